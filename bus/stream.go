@@ -1,0 +1,61 @@
+package bus
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// SessionsBucket is the KV bucket holding each session's SessionState, keyed
+// by session id. It lives in the DJ's own domain so the DJ side works with
+// no network at all.
+const SessionsBucket = "pika_sessions"
+
+// StreamName is the DJ's session stream. It carries the DJ id so that the
+// cloud can source many DJs' streams side by side.
+func StreamName(djID string) string { return "DJ_" + djID }
+
+// SessionStreamConfig keeps every session event of one DJ. Duplicates is
+// the window in which a retried publish with the same message id is stored
+// once; consumers also deduplicate by event id, for anything older.
+func SessionStreamConfig(djID string) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:        StreamName(djID),
+		Description: "Pika! session events of DJ " + djID,
+		Subjects:    []string{AllSessions},
+		Storage:     jetstream.FileStorage,
+		Retention:   jetstream.LimitsPolicy,
+		Discard:     jetstream.DiscardOld,
+		MaxAge:      400 * 24 * time.Hour,
+		MaxMsgSize:  MaxEventBytes,
+		Duplicates:  10 * time.Minute,
+		AllowDirect: true,
+		Replicas:    1,
+	}
+}
+
+// SessionsKVConfig is the sessions bucket's definition.
+func SessionsKVConfig() jetstream.KeyValueConfig {
+	return jetstream.KeyValueConfig{
+		Bucket:      SessionsBucket,
+		Description: "Pika! live session state, by session id",
+		History:     1,
+		Storage:     jetstream.FileStorage,
+		Replicas:    1,
+	}
+}
+
+// EnsureDJ creates or updates the DJ's stream and the sessions bucket.
+func EnsureDJ(ctx context.Context, js jetstream.JetStream, djID string) (jetstream.Stream, jetstream.KeyValue, error) {
+	st, err := js.CreateOrUpdateStream(ctx, SessionStreamConfig(djID))
+	if err != nil {
+		return nil, nil, fmt.Errorf("bus: create stream %s: %w", StreamName(djID), err)
+	}
+	kv, err := js.CreateOrUpdateKeyValue(ctx, SessionsKVConfig())
+	if err != nil {
+		return nil, nil, fmt.Errorf("bus: create bucket %s: %w", SessionsBucket, err)
+	}
+	return st, kv, nil
+}
