@@ -1,0 +1,200 @@
+package gateway
+
+import (
+	"context"
+	"sync"
+	"time"
+
+	"github.com/fasthttp/websocket"
+)
+
+// outItem is one thing queued for a socket: a broadcast encoded once for
+// everyone (pm), a frame for this socket alone (data), or a ping.
+type outItem struct {
+	pm   *websocket.PreparedMessage
+	data []byte
+	ping bool
+}
+
+// conn is one dancer's socket.
+//
+// Lifetime: the socket's own goroutine (serveWS) owns ws for reading and
+// decides when the socket ends. Everyone else touches it only under mu and
+// only while closed is false; serveWS sets closed under mu and then takes
+// writeMu once, so after it returns no writer can still be using ws (the
+// websocket and the hijacked connection are recycled by fasthttp then).
+type conn struct {
+	ws      *websocket.Conn
+	writeMu sync.Mutex // held by the one writer of ws at a time
+
+	mu        sync.Mutex // guards the fields below
+	queue     []outItem  // ring of cap(queue)
+	head, n   int
+	scheduled bool // on the writer pool's work channel or being drained
+	closed    bool // serveWS has ended or is ending: write nothing more
+	kill      int  // close code requested by someone other than serveWS
+
+	// Owned by serveWS and the frame handlers it runs one at a time.
+	feed     *feed
+	clientID string
+	limit    rateLimit
+	ip       string
+}
+
+func newConn(ws *websocket.Conn, queueLen int, ip string) *conn {
+	return &conn{ws: ws, queue: make([]outItem, queueLen), ip: ip}
+}
+
+// enqueue queues one item. A full queue means the phone is not reading fast
+// enough: rather than wait for it (slowing everyone) or drop frames silently
+// (leaving a gap it cannot see), the socket is closed with closeTooSlow and
+// the phone resumes from its lastSeq. It reports whether the conn must be
+// handed to a writer.
+func (c *conn) enqueue(it outItem) (schedule bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.closed || c.kill != 0 {
+		return false
+	}
+	if c.n == len(c.queue) {
+		c.killLocked(closeTooSlow)
+		return false
+	}
+	c.queue[(c.head+c.n)%len(c.queue)] = it
+	c.n++
+	if c.scheduled {
+		return false
+	}
+	c.scheduled = true
+	return true
+}
+
+// killLocked asks serveWS to end the socket with code: it wakes its read by
+// expiring the read deadline. c.mu must be held and c.closed false.
+func (c *conn) killLocked(code int) {
+	if c.kill != 0 {
+		return
+	}
+	c.kill = code
+	c.n = 0
+	_ = c.ws.SetReadDeadline(time.Now())
+}
+
+// requestClose is killLocked for callers that do not hold c.mu.
+func (c *conn) requestClose(code int) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if !c.closed {
+		c.killLocked(code)
+	}
+}
+
+// finish marks the socket closed and waits until no writer is using it.
+// Only serveWS calls it, just before it returns.
+func (c *conn) finish() {
+	c.mu.Lock()
+	c.closed = true
+	c.n = 0
+	c.mu.Unlock()
+	c.writeMu.Lock()
+	//lint:ignore SA2001 an empty critical section waits for the writer in flight
+	c.writeMu.Unlock()
+}
+
+// writers is the shared pool that drains sockets' queues.
+type writers struct {
+	work         chan *conn
+	writeTimeout time.Duration
+}
+
+func newWriters(queued int, writeTimeout time.Duration) *writers {
+	return &writers{work: make(chan *conn, queued), writeTimeout: writeTimeout}
+}
+
+// run is one writer; the pool is n of these. They stop when ctx ends.
+func (w *writers) run(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case c := <-w.work:
+			w.drain(c)
+		}
+	}
+}
+
+// schedule hands c to a writer. The work channel is sized for every socket
+// the process can hold, so this does not block in practice.
+func (w *writers) schedule(ctx context.Context, c *conn) {
+	select {
+	case w.work <- c:
+	case <-ctx.Done():
+	}
+}
+
+// drain writes c's queue until it is empty, holding writeMu so only one
+// goroutine ever writes to the socket.
+func (w *writers) drain(c *conn) {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
+	for {
+		c.mu.Lock()
+		if c.closed || c.kill != 0 || c.n == 0 {
+			c.scheduled = false
+			c.mu.Unlock()
+			return
+		}
+		it := c.queue[c.head]
+		c.queue[c.head] = outItem{}
+		c.head = (c.head + 1) % len(c.queue)
+		c.n--
+		c.mu.Unlock()
+
+		deadline := time.Now().Add(w.writeTimeout)
+		var err error
+		switch {
+		case it.ping:
+			err = c.ws.WriteControl(websocket.PingMessage, nil, deadline)
+		case it.pm != nil:
+			_ = c.ws.SetWriteDeadline(deadline)
+			err = c.ws.WritePreparedMessage(it.pm)
+		default:
+			_ = c.ws.SetWriteDeadline(deadline)
+			err = c.ws.WriteMessage(websocket.TextMessage, it.data)
+		}
+		if err != nil {
+			// The socket is broken or stuck: end it. Its read fails and
+			// serveWS cleans up.
+			c.mu.Lock()
+			if !c.closed {
+				c.killLocked(closeTooSlow)
+			}
+			c.scheduled = false
+			c.mu.Unlock()
+			return
+		}
+	}
+}
+
+// rateLimit is a token bucket: rate per second, up to burst at once.
+type rateLimit struct {
+	tokens float64
+	last   time.Time
+	over   int // frames refused in a row
+}
+
+func (r *rateLimit) allow(now time.Time, rate, burst float64) bool {
+	if r.last.IsZero() {
+		r.tokens = burst
+	} else {
+		r.tokens = min(burst, r.tokens+now.Sub(r.last).Seconds()*rate)
+	}
+	r.last = now
+	if r.tokens < 1 {
+		r.over++
+		return false
+	}
+	r.tokens--
+	r.over = 0
+	return true
+}

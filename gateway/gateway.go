@@ -1,0 +1,238 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"net"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/fasthttp/websocket"
+	"github.com/gofiber/fiber/v2"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Config configures a Gateway. The zero value of each optional field is
+// the default written beside it.
+type Config struct {
+	JS     jetstream.JetStream // required
+	KV     jetstream.KeyValue  // the sessions bucket; required
+	Stream string              // the stream holding session events; required
+	Assets fs.FS               // the web pages (web.Assets()); nil serves none
+
+	// PublicURL is the base of dancer links in QR codes, e.g.
+	// "http://192.168.1.20:3000". Empty: taken from each request's Host.
+	PublicURL string
+	// CORSOrigin is sent as Access-Control-Allow-Origin on /api; empty
+	// sends none (same-origin pages need none).
+	CORSOrigin string
+
+	MaxFrame      int           // largest client frame in bytes: 4096
+	QueueLen      int           // frames queued per socket before it is dropped as too slow: 64
+	Writers       int           // writer goroutines shared by all sockets: 2 × GOMAXPROCS
+	WriteTimeout  time.Duration // one frame's write: 5 s
+	ReadTimeout   time.Duration // silence before a socket is closed: 75 s
+	PingInterval  time.Duration // WebSocket pings: 30 s
+	RatePerSec    float64       // client frames per second per socket: 20
+	RateBurst     float64       // burst: 40
+	FloodClose    int           // refused frames in a row before closing 1008: 100
+	ListenerGrace time.Duration // a phone stays counted after its socket closes: 2 min
+	MaxSockets    int           // sockets held at once: 30000
+
+	Logger *slog.Logger     // nil discards
+	Now    func() time.Time // nil is time.Now
+}
+
+func (c *Config) setDefaults() error {
+	if c.JS == nil || c.KV == nil || c.Stream == "" {
+		return errors.New("gateway: JetStream, the sessions bucket and the stream name are required")
+	}
+	def := func(v *int, d int) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	defDur := func(v *time.Duration, d time.Duration) {
+		if *v <= 0 {
+			*v = d
+		}
+	}
+	def(&c.MaxFrame, 4096)
+	def(&c.QueueLen, 64)
+	def(&c.Writers, 2*runtime.GOMAXPROCS(0))
+	def(&c.FloodClose, 100)
+	def(&c.MaxSockets, 30000)
+	defDur(&c.WriteTimeout, 5*time.Second)
+	defDur(&c.ReadTimeout, 75*time.Second)
+	defDur(&c.PingInterval, 30*time.Second)
+	defDur(&c.ListenerGrace, 2*time.Minute)
+	if c.RatePerSec <= 0 {
+		c.RatePerSec = 20
+	}
+	if c.RateBurst <= 0 {
+		c.RateBurst = 40
+	}
+	if c.Logger == nil {
+		c.Logger = slog.New(slog.DiscardHandler)
+	}
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+	return nil
+}
+
+// Gateway serves pages, REST and dancer sockets.
+type Gateway struct {
+	cfg      Config
+	log      *slog.Logger
+	now      func() time.Time
+	app      *fiber.App
+	upgrader *websocket.FastHTTPUpgrader
+	hub      *hub
+	writers  *writers
+	ctx      context.Context
+	cancel   context.CancelFunc
+	bg       sync.WaitGroup // writers and the ticker
+	closing  atomic.Bool
+
+	mu    sync.Mutex // guards conns
+	conns map[*conn]struct{}
+	live  sync.WaitGroup // one per socket goroutine
+}
+
+// New builds a gateway. Its background work runs until Shutdown.
+func New(cfg Config) (*Gateway, error) {
+	if err := cfg.setDefaults(); err != nil {
+		return nil, err
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	g := &Gateway{
+		cfg: cfg, log: cfg.Logger, now: cfg.Now, upgrader: newUpgrader(),
+		writers: newWriters(cfg.MaxSockets+1024, cfg.WriteTimeout),
+		ctx:     ctx, cancel: cancel, conns: map[*conn]struct{}{},
+	}
+	g.hub = &hub{js: cfg.JS, stream: cfg.Stream, log: cfg.Logger, now: cfg.Now, ringLen: 256,
+		grace: cfg.ListenerGrace, writers: g.writers, ctx: ctx, feeds: map[string]*feed{}}
+	g.app = fiber.New(fiber.Config{
+		// With ReduceMemoryUsage fasthttp drops its 4 KB request reader
+		// before a socket is hijacked; ReadBufferSize stays 4096 because it
+		// is also the largest request header accepted (cookies ride on the
+		// WebSocket upgrade).
+		ReduceMemoryUsage:     true,
+		ReadBufferSize:        4096,
+		DisableStartupMessage: true,
+		ReadTimeout:           30 * time.Second,
+		WriteTimeout:          30 * time.Second,
+		IdleTimeout:           2 * time.Minute,
+		ErrorHandler:          g.errorHandler,
+	})
+	g.routes()
+	for range cfg.Writers {
+		g.bg.Add(1)
+		go func() { defer g.bg.Done(); g.writers.run(ctx) }()
+	}
+	g.bg.Add(1)
+	go func() { defer g.bg.Done(); g.background(ctx) }()
+	return g, nil
+}
+
+// App is the Fiber app, for tests that call it without a listener.
+func (g *Gateway) App() *fiber.App { return g.app }
+
+// Serve accepts connections on ln until Shutdown. When the process runs out
+// of file descriptors, fasthttp's accept loop sleeps a second and tries
+// again rather than spinning or exiting.
+func (g *Gateway) Serve(ln net.Listener) error {
+	if err := g.app.Listener(ln); err != nil && !g.closing.Load() {
+		return fmt.Errorf("gateway: serve: %w", err)
+	}
+	return nil
+}
+
+// Shutdown stops accepting, closes every socket with 1001 (phones reconnect
+// with backoff and resume from their lastSeq), waits for them up to ctx's
+// deadline, and stops the background work.
+func (g *Gateway) Shutdown(ctx context.Context) error {
+	g.closing.Store(true)
+	g.mu.Lock()
+	for c := range g.conns {
+		c.requestClose(closeGoingAway)
+	}
+	g.mu.Unlock()
+	done := make(chan struct{})
+	go func() { g.live.Wait(); close(done) }()
+	var err error
+	select {
+	case <-done:
+	case <-ctx.Done():
+		err = fmt.Errorf("gateway: sockets still open at shutdown: %w", ctx.Err())
+	}
+	if e := g.app.ShutdownWithContext(ctx); e != nil && err == nil {
+		err = fmt.Errorf("gateway: stop http: %w", e)
+	}
+	g.hub.stopAll()
+	g.cancel()
+	g.bg.Wait()
+	return err
+}
+
+// register adds a socket, or refuses it while shutting down.
+func (g *Gateway) register(c *conn) bool {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	if g.closing.Load() {
+		return false
+	}
+	g.conns[c] = struct{}{}
+	g.live.Add(1)
+	return true
+}
+
+func (g *Gateway) unregister(c *conn) {
+	g.mu.Lock()
+	delete(g.conns, c)
+	g.mu.Unlock()
+	g.live.Done()
+}
+
+// Sockets is the number of open dancer sockets.
+func (g *Gateway) Sockets() int {
+	g.mu.Lock()
+	defer g.mu.Unlock()
+	return len(g.conns)
+}
+
+// background sends listener counts each second and pings every socket each
+// PingInterval, until ctx ends.
+func (g *Gateway) background(ctx context.Context) {
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	lastPing := g.now()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		g.hub.tick(10 * time.Minute)
+		if now := g.now(); now.Sub(lastPing) >= g.cfg.PingInterval {
+			lastPing = now
+			g.mu.Lock()
+			conns := make([]*conn, 0, len(g.conns))
+			for c := range g.conns {
+				conns = append(conns, c)
+			}
+			g.mu.Unlock()
+			for _, c := range conns {
+				if c.enqueue(outItem{ping: true}) {
+					g.writers.schedule(ctx, c)
+				}
+			}
+		}
+	}
+}

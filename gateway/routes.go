@@ -1,0 +1,222 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gofiber/fiber/v2"
+	"github.com/gofiber/fiber/v2/middleware/compress"
+	"github.com/gofiber/fiber/v2/middleware/filesystem"
+	"github.com/skip2/go-qrcode"
+
+	"github.com/pika-dj/pika/bus"
+)
+
+// routes declares every route the gateway serves.
+func (g *Gateway) routes() {
+	a := g.app
+	a.Get("/ws", g.upgrade)
+	a.Get("/healthz", g.health)
+
+	api := a.Group("/api", g.cors)
+	api.Get("/sessions", g.listSessions)
+	api.Get("/sessions/:id", g.getSession)
+	api.Get("/sessions/:id/history", g.history)
+	api.Get("/sessions/:id/qr.png", g.qr)
+	api.Use(func(c *fiber.Ctx) error {
+		return c.Status(fiber.StatusNotFound).JSON(RESTError{Code: "not_found", Reason: "There is no such API endpoint."})
+	})
+
+	if g.cfg.Assets == nil {
+		return
+	}
+	// Pages are small but the Wi-Fi is bad: compress everything but /ws.
+	a.Use(compress.New(compress.Config{Level: compress.LevelBestCompression}))
+	a.Get("/", g.page("index.html"))
+	a.Get("/s/:id", g.page("session.html"))
+	a.Use("/assets", filesystem.New(filesystem.Config{
+		Root: http.FS(mustSub(g.cfg.Assets, "assets")), MaxAge: 300,
+	}))
+	a.Use(func(c *fiber.Ctx) error {
+		return c.Status(fiber.StatusNotFound).SendString("Not found")
+	})
+}
+
+func mustSub(fsys fs.FS, dir string) fs.FS {
+	sub, err := fs.Sub(fsys, dir)
+	if err != nil {
+		panic(err) // only for a malformed literal path
+	}
+	return sub
+}
+
+// page serves one HTML file. Pages are revalidated on every load so a
+// restarted server's new pages are seen at once.
+func (g *Gateway) page(name string) fiber.Handler {
+	return func(c *fiber.Ctx) error {
+		b, err := fs.ReadFile(g.cfg.Assets, name)
+		if err != nil {
+			return c.Status(fiber.StatusNotFound).SendString("Not found")
+		}
+		c.Set(fiber.HeaderCacheControl, "no-cache")
+		c.Type("html", "utf-8")
+		return c.Send(b)
+	}
+}
+
+func (g *Gateway) cors(c *fiber.Ctx) error {
+	if g.cfg.CORSOrigin != "" {
+		c.Set(fiber.HeaderAccessControlAllowOrigin, g.cfg.CORSOrigin)
+		c.Set(fiber.HeaderVary, "Origin")
+	}
+	return c.Next()
+}
+
+func (g *Gateway) errorHandler(c *fiber.Ctx, err error) error {
+	code := fiber.StatusInternalServerError
+	var fe *fiber.Error
+	if errors.As(err, &fe) {
+		code = fe.Code
+	}
+	if code >= 500 {
+		g.log.Error("http", "path", c.Path(), "err", err)
+		return c.Status(code).JSON(RESTError{Code: "internal", Reason: "Something went wrong on the server."})
+	}
+	return c.Status(code).JSON(RESTError{Code: "bad_request", Reason: err.Error()})
+}
+
+func (g *Gateway) health(c *fiber.Ctx) error {
+	ctx, cancel := context.WithTimeout(c.UserContext(), 2*time.Second)
+	defer cancel()
+	if _, err := g.cfg.JS.AccountInfo(ctx); err != nil {
+		g.log.Warn("health: bus unreachable", "err", err)
+		return c.Status(fiber.StatusServiceUnavailable).JSON(Health{Status: "bus unavailable", Sockets: g.Sockets()})
+	}
+	g.hub.mu.Lock()
+	n := len(g.hub.feeds)
+	g.hub.mu.Unlock()
+	return c.JSON(Health{Status: "ok", Sockets: g.Sockets(), Sessions: n})
+}
+
+func unavailable(c *fiber.Ctx) error {
+	return c.Status(fiber.StatusServiceUnavailable).JSON(RESTError{Code: codeUnavailable,
+		Reason: "Session data cannot be read right now; try again in a moment."})
+}
+
+// listSessions: live sessions, newest first.
+func (g *Gateway) listSessions(c *fiber.Ctx) error {
+	ctx, cancel := context.WithTimeout(c.UserContext(), 5*time.Second)
+	defer cancel()
+	states, err := bus.ListStates(ctx, g.cfg.KV)
+	if err != nil {
+		g.log.Error("list sessions", "err", err)
+		return unavailable(c)
+	}
+	now := g.now()
+	out := make([]SessionInfo, 0, len(states))
+	for _, s := range states {
+		if !s.Ended(now) {
+			out = append(out, sessionInfo(s, g.hub.listenerCount(s.ID), now))
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].StartedAt.After(out[j].StartedAt) })
+	return c.JSON(out)
+}
+
+// sessionParam validates :id, answering 400 itself when it is malformed.
+func sessionParam(c *fiber.Ctx) (string, bool) {
+	sid := c.Params("id")
+	if !bus.ValidID(sid) {
+		_ = c.Status(fiber.StatusBadRequest).JSON(RESTError{Code: codeBadRequest,
+			Reason: "That is not a Pika! session id."})
+		return "", false
+	}
+	return strings.Clone(sid), true
+}
+
+// loadFeed returns the session's feed, answering 404 or 503 itself.
+func (g *Gateway) loadFeed(c *fiber.Ctx, sid string) (*feed, bool) {
+	ctx, cancel := context.WithTimeout(c.UserContext(), 10*time.Second)
+	defer cancel()
+	f, err := g.hub.get(ctx, sid)
+	if errors.Is(err, errUnknownSession) {
+		_ = c.Status(fiber.StatusNotFound).JSON(RESTError{Code: codeUnknownSession,
+			Reason: "There is no session " + sid + "; check the link or QR code."})
+		return nil, false
+	}
+	if err != nil {
+		g.log.Error("load session", "session", sid, "err", err)
+		_ = unavailable(c)
+		return nil, false
+	}
+	return f, true
+}
+
+func (g *Gateway) getSession(c *fiber.Ctx) error {
+	sid, ok := sessionParam(c)
+	if !ok {
+		return nil
+	}
+	f, ok := g.loadFeed(c, sid)
+	if !ok {
+		return nil
+	}
+	now := g.now()
+	f.mu.Lock()
+	info := sessionInfo(f.state, f.listenerCountLocked(now, g.hub.grace), now)
+	f.mu.Unlock()
+	return c.JSON(info)
+}
+
+// history: every play, newest first, folded from the stream.
+func (g *Gateway) history(c *fiber.Ctx) error {
+	sid, ok := sessionParam(c)
+	if !ok {
+		return nil
+	}
+	limit := 1000
+	if q := c.Query("limit"); q != "" {
+		n, err := strconv.Atoi(q)
+		if err != nil || n < 1 || n > 1000 {
+			return c.Status(fiber.StatusBadRequest).JSON(RESTError{Code: codeBadRequest,
+				Reason: "limit must be a number from 1 to 1000."})
+		}
+		limit = n
+	}
+	f, ok := g.loadFeed(c, sid)
+	if !ok {
+		return nil
+	}
+	f.mu.Lock()
+	out := make([]bus.PlayedTrack, 0, min(limit, len(f.plays)))
+	for i := len(f.plays) - 1; i >= 0 && len(out) < limit; i-- {
+		out = append(out, f.plays[i])
+	}
+	f.mu.Unlock()
+	return c.JSON(out)
+}
+
+// qr: a PNG QR code of the session's dancer URL.
+func (g *Gateway) qr(c *fiber.Ctx) error {
+	sid, ok := sessionParam(c)
+	if !ok {
+		return nil
+	}
+	base := g.cfg.PublicURL
+	if base == "" {
+		base = c.Protocol() + "://" + string(c.Request().Host())
+	}
+	png, err := qrcode.Encode(strings.TrimRight(base, "/")+"/s/"+sid, qrcode.Medium, 512)
+	if err != nil {
+		return err
+	}
+	c.Set(fiber.HeaderCacheControl, "public, max-age=3600")
+	c.Type("png")
+	return c.Send(png)
+}

@@ -1,0 +1,281 @@
+package gateway
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/fasthttp/websocket"
+	"github.com/gofiber/fiber/v2"
+	"github.com/valyala/fasthttp"
+
+	"github.com/pika-dj/pika/bus"
+)
+
+// upgrade is the /ws handler. It uses fasthttp/websocket's upgrader
+// directly rather than gofiber/contrib/websocket: the contrib wrapper keeps
+// copies of every header, cookie and query per socket and deepens the
+// socket goroutine's stack (../shared reference gateway-fanout.md measured
+// 15.5 KB per socket with it and 10.4 KB without).
+func (g *Gateway) upgrade(c *fiber.Ctx) error {
+	if !websocket.FastHTTPIsWebSocketUpgrade(c.Context()) {
+		return c.Status(fiber.StatusUpgradeRequired).JSON(RESTError{Code: "upgrade_required",
+			Reason: "This address speaks WebSocket only; open the dancer page instead."})
+	}
+	if g.closing.Load() {
+		return c.Status(fiber.StatusServiceUnavailable).JSON(RESTError{Code: codeUnavailable,
+			Reason: "The server is restarting; try again in a moment."})
+	}
+	ip := c.IP() // copied now: the fiber.Ctx is recycled when this returns
+	err := g.upgrader.Upgrade(c.Context(), func(ws *websocket.Conn) { g.serveWS(ws, ip) })
+	if err != nil {
+		g.log.Debug("websocket upgrade failed", "ip", ip, "err", err)
+	}
+	return nil
+}
+
+// serveWS is the socket's own goroutine. It stays shallow (see doc.go): it
+// reads frames and runs each handler on a short-lived goroutine.
+func (g *Gateway) serveWS(ws *websocket.Conn, ip string) {
+	c := newConn(ws, g.cfg.QueueLen, ip)
+	if !g.register(c) {
+		_ = ws.WriteControl(websocket.CloseMessage,
+			websocket.FormatCloseMessage(closeGoingAway, "server restarting"), time.Now().Add(time.Second))
+		return
+	}
+	ws.SetReadLimit(int64(g.cfg.MaxFrame))
+	_ = ws.SetReadDeadline(time.Now().Add(g.cfg.ReadTimeout))
+	ws.SetPongHandler(func(string) error { return c.extendRead(g.cfg.ReadTimeout) })
+	code, reason := websocket.CloseNormalClosure, ""
+	for {
+		mt, data, err := ws.ReadMessage()
+		if err != nil {
+			if k := c.killCode(); k != 0 {
+				code, reason = k, closeReason(k)
+			} else {
+				code = 0 // the phone went away or broke the protocol: nothing to say
+			}
+			break
+		}
+		done := make(chan int, 1)
+		go func() { done <- g.handleFrame(c, mt, data) }()
+		if k := <-done; k != 0 {
+			code, reason = k, closeReason(k)
+			break
+		}
+		if c.extendRead(g.cfg.ReadTimeout) != nil {
+			code, reason = c.killCode(), closeReason(c.killCode())
+			break
+		}
+	}
+	if c.feed != nil {
+		g.hub.unsubscribe(c.feed, c, c.clientID)
+	}
+	c.finish()
+	if code != 0 {
+		_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
+	}
+	g.unregister(c)
+}
+
+func closeReason(code int) string {
+	switch code {
+	case closeGoingAway:
+		return "server restarting"
+	case closePolicy:
+		return "too many messages"
+	case closeTooSlow:
+		return "too slow: reconnect"
+	case closeInternal:
+		return "internal error"
+	}
+	return ""
+}
+
+// killCode is the close code someone asked for, or 0.
+func (c *conn) killCode() int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.kill
+}
+
+// extendRead pushes the read deadline out, unless the socket is being
+// killed (whose deadline must stay expired).
+func (c *conn) extendRead(d time.Duration) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.kill != 0 {
+		return errors.New("closing")
+	}
+	return c.ws.SetReadDeadline(time.Now().Add(d))
+}
+
+// handleFrame answers one client frame. It returns a close code when the
+// socket must end, else 0.
+func (g *Gateway) handleFrame(c *conn, mt int, data []byte) int {
+	now := g.now()
+	if !c.limit.allow(now, g.cfg.RatePerSec, g.cfg.RateBurst) {
+		if c.limit.over >= g.cfg.FloodClose {
+			return closePolicy
+		}
+		if c.limit.over == 1 || c.limit.over%20 == 0 { // don't answer a flood frame for frame
+			g.reply(c, nil, reject(codeRateLimited, "Too many messages: at most %v per second. Wait a moment.", g.cfg.RatePerSec))
+		}
+		return 0
+	}
+	if mt != websocket.TextMessage {
+		g.reply(c, nil, reject(codeBinaryUnsupported, "Only text frames holding JSON are understood."))
+		return 0
+	}
+	if !utf8.Valid(data) {
+		g.reply(c, nil, reject(codeBadUTF8, "The frame is not valid UTF-8 text."))
+		return 0
+	}
+	trimmed := bytes.TrimSpace(data)
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		g.reply(c, nil, reject(codeBadJSON, "Each frame must be one JSON object."))
+		return 0
+	}
+	var f clientFrame
+	if err := json.Unmarshal(trimmed, &f); err != nil {
+		g.reply(c, nil, reject(codeBadJSON, "The frame is not valid JSON for this protocol: %s.", shortErr(err)))
+		return 0
+	}
+	ref, ok := validRef(f.Ref)
+	if !ok {
+		g.reply(c, nil, reject(codeBadRequest, "ref must be a string of at most 64 characters or a number."))
+		return 0
+	}
+	switch f.Type {
+	case framePing:
+		g.send(c, pongFrame{Type: framePong, Ref: ref, ServerTime: now.UTC()})
+	case frameSubscribe:
+		g.reply(c, ref, g.subscribe(c, f))
+	case "":
+		g.reply(c, ref, reject(codeUnknownType, "The frame has no type."))
+	default:
+		g.reply(c, ref, reject(codeUnknownType, "Unknown frame type %.40q.", f.Type))
+	}
+	return 0
+}
+
+// subscribe switches c to the session in f and queues its snapshot.
+func (g *Gateway) subscribe(c *conn, f clientFrame) error {
+	if !bus.ValidID(f.SessionID) {
+		return reject(codeBadRequest, "sessionId must be a session id from a Pika! link.")
+	}
+	if !validClientID(f.ClientID) {
+		return reject(codeBadRequest, "clientId must be 8–64 letters, digits, '-' or '_'.")
+	}
+	ctx, cancel := context.WithTimeout(g.ctx, 10*time.Second)
+	defer cancel()
+	fd, err := g.hub.get(ctx, f.SessionID)
+	if errors.Is(err, errUnknownSession) {
+		return reject(codeUnknownSession, "There is no session %s; check the link or QR code.", f.SessionID)
+	}
+	if err != nil {
+		g.log.Error("load session", "session", f.SessionID, "err", err)
+		return reject(codeUnavailable, "The session cannot be read right now; try again in a moment.")
+	}
+	if c.feed != nil {
+		g.hub.unsubscribe(c.feed, c, c.clientID)
+	}
+	c.feed, c.clientID = fd, f.ClientID
+	// The ok goes out before the snapshot so that a page can treat the
+	// snapshot as the start of the stream.
+	g.send(c, okFrame{Type: frameOK})
+	if err := g.hub.subscribe(fd, c, f.ClientID, f.LastSeq); err != nil {
+		g.log.Error("subscribe", "session", f.SessionID, "err", err)
+		return reject(codeUnavailable, "The session cannot be read right now; try again in a moment.")
+	}
+	return errAlreadyAnswered
+}
+
+// errAlreadyAnswered tells reply that the handler sent the ok itself.
+var errAlreadyAnswered = errors.New("answered")
+
+// reply sends ok for a nil err, or the error frame err describes.
+func (g *Gateway) reply(c *conn, ref json.RawMessage, err error) {
+	var rj *rejection
+	switch {
+	case err == nil:
+		g.send(c, okFrame{Type: frameOK, Ref: ref})
+	case errors.Is(err, errAlreadyAnswered):
+	case errors.As(err, &rj):
+		g.send(c, errorFrame{Type: frameError, Ref: ref, Code: rj.code, Reason: rj.reason})
+	default:
+		g.log.Error("frame handler", "err", err)
+		g.send(c, errorFrame{Type: frameError, Ref: ref, Code: codeUnavailable, Reason: "Something went wrong on the server; try again."})
+	}
+}
+
+// send queues one frame for c alone.
+func (g *Gateway) send(c *conn, v any) {
+	data, err := json.Marshal(v)
+	if err != nil {
+		g.log.Error("encode frame", "err", err)
+		return
+	}
+	if c.enqueue(outItem{data: data}) {
+		g.writers.schedule(g.ctx, c)
+	}
+}
+
+// validRef accepts a JSON string of at most 64 characters or a number.
+func validRef(ref json.RawMessage) (json.RawMessage, bool) {
+	if len(ref) == 0 || string(ref) == "null" {
+		return nil, true
+	}
+	switch ref[0] {
+	case '"':
+		var s string
+		if json.Unmarshal(ref, &s) != nil || utf8.RuneCountInString(s) > 64 {
+			return nil, false
+		}
+		return ref, true
+	case '-', '0', '1', '2', '3', '4', '5', '6', '7', '8', '9':
+		var n json.Number
+		if json.Unmarshal(ref, &n) != nil || len(ref) > 24 {
+			return nil, false
+		}
+		return ref, true
+	}
+	return nil, false
+}
+
+func validClientID(s string) bool {
+	if len(s) < 8 || len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		b := s[i]
+		if !(b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || b == '-' || b == '_') {
+			return false
+		}
+	}
+	return true
+}
+
+// shortErr keeps a JSON error readable and bounded.
+func shortErr(err error) string {
+	s := err.Error()
+	if len(s) > 80 {
+		s = s[:80] + "…"
+	}
+	return s
+}
+
+// upgrader settings: small read buffer and pooled write buffer, no
+// compression (gateway-fanout.md: 10.4 KB per idle socket).
+func newUpgrader() *websocket.FastHTTPUpgrader {
+	return &websocket.FastHTTPUpgrader{
+		ReadBufferSize:  512,
+		WriteBufferSize: 1024,
+		WriteBufferPool: &sync.Pool{},
+		CheckOrigin:     func(*fasthttp.RequestCtx) bool { return true },
+	}
+}
