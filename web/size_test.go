@@ -1,0 +1,152 @@
+package web
+
+import (
+	"bytes"
+	"compress/gzip"
+	"io/fs"
+	"path"
+	"regexp"
+	"strings"
+	"testing"
+)
+
+// budget is the most the dancer page may cost on first load, gzip-compressed:
+// phones on a hotel's bad Wi-Fi must get the track on screen fast.
+const budget = 60 << 10
+
+var (
+	htmlRef   = regexp.MustCompile(`(?i)(?:src|href)\s*=\s*["'](/assets/[^"'?#]+)`)
+	jsImport  = regexp.MustCompile(`(?m)(?:^|[;\s])import\s*(?:[\w*{}\s,$]+\s*from\s*)?["']([^"']+)["']`)
+	jsDynamic = regexp.MustCompile(`import\(\s*["']([^"']+)["']\s*\)`)
+	cssRef    = regexp.MustCompile(`(?:url\(\s*["']?|@import\s+["'])([^"')]+)`)
+)
+
+// firstLoad returns every file a page loads, as paths inside Assets(): the
+// page itself, the /assets files its HTML names, and what those import.
+func firstLoad(t *testing.T, fsys fs.FS, page string) []string {
+	t.Helper()
+	seen := map[string]bool{page: true}
+	order := []string{page}
+	queue := []string{page}
+	add := func(from, ref string) {
+		if strings.HasPrefix(ref, "data:") || strings.Contains(ref, "://") {
+			return
+		}
+		var p string
+		if strings.HasPrefix(ref, "/") {
+			p = strings.TrimPrefix(ref, "/")
+		} else {
+			p = path.Join(path.Dir(from), ref)
+		}
+		if !seen[p] {
+			seen[p] = true
+			order = append(order, p)
+			queue = append(queue, p)
+		}
+	}
+	for len(queue) > 0 {
+		name := queue[0]
+		queue = queue[1:]
+		data, err := fs.ReadFile(fsys, name)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		var refs [][][]byte
+		switch path.Ext(name) {
+		case ".html":
+			refs = htmlRef.FindAllSubmatch(data, -1)
+		case ".js":
+			refs = append(jsImport.FindAllSubmatch(data, -1), jsDynamic.FindAllSubmatch(data, -1)...)
+		case ".css":
+			refs = cssRef.FindAllSubmatch(data, -1)
+		}
+		for _, m := range refs {
+			add(name, string(m[1]))
+		}
+	}
+	return order
+}
+
+func gzipSize(t *testing.T, data []byte) int {
+	t.Helper()
+	var buf bytes.Buffer
+	zw, err := gzip.NewWriterLevel(&buf, gzip.DefaultCompression)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := zw.Write(data); err != nil {
+		t.Fatal(err)
+	}
+	if err := zw.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return buf.Len()
+}
+
+func TestDancerPageFirstLoadBudget(t *testing.T) {
+	fsys := Assets()
+	files := firstLoad(t, fsys, "session.html")
+	for _, want := range []string{"assets/session.js", "assets/conn.js", "assets/util.js", "assets/app.css"} {
+		if !contains(files, want) {
+			t.Errorf("the dancer page does not load %s (found %v)", want, files)
+		}
+	}
+	total, raw := 0, 0
+	for _, f := range files {
+		data, err := fs.ReadFile(fsys, f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := gzipSize(t, data)
+		total += n
+		raw += len(data)
+		t.Logf("%-32s %6d bytes, %6d gzipped", f, len(data), n)
+	}
+	t.Logf("dancer page first load: %d files, %d bytes, %d bytes gzipped (budget %d)", len(files), raw, total, budget)
+	if total > budget {
+		t.Fatalf("dancer page first load is %d bytes gzipped, over the %d-byte budget", total, budget)
+	}
+}
+
+func TestPagesAndTheirAssetsExist(t *testing.T) {
+	fsys := Assets()
+	for _, page := range []string{"index.html", "session.html"} {
+		files := firstLoad(t, fsys, page) // fails on a missing file
+		if len(files) < 3 {
+			t.Errorf("%s loads only %v", page, files)
+		}
+	}
+	if _, err := fs.Stat(fsys, "assets/manifest.webmanifest"); err != nil {
+		t.Error(err)
+	}
+}
+
+// TestNoHTMLFromData guards the rule that track titles, DJ names and every
+// other string from the network reach the page as text, never as markup.
+func TestNoHTMLFromData(t *testing.T) {
+	fsys := Assets()
+	scripts, err := fs.Glob(fsys, "assets/*.js")
+	if err != nil || len(scripts) == 0 {
+		t.Fatalf("no scripts: %v", err)
+	}
+	for _, name := range scripts {
+		data, err := fs.ReadFile(fsys, name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, bad := range []string{"innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function"} {
+			if bytes.Contains(data, []byte(bad)) {
+				t.Errorf("%s uses %s: put network strings in with textContent", name, bad)
+			}
+		}
+	}
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
