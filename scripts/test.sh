@@ -1,0 +1,105 @@
+#!/usr/bin/env bash
+# THE test command: on a fresh Debian 12 machine (root, or a user with sudo)
+# it installs what is missing, then runs every check and every test.
+# .ci/run calls only this. Usage: ./scripts/test.sh   (CI=true: nothing may skip)
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+root=$PWD
+
+SECONDS=0
+step() { printf '\n==> [%4ds] %s\n' "$SECONDS" "$*"; }
+die() { printf 'test.sh: %s\n' "$*" >&2; exit 1; }
+finish() {
+	local rc=$?
+	if [ "$rc" -eq 0 ]; then
+		printf '\n==> [%4ds] all checks and tests passed\n' "$SECONDS"
+	else
+		printf '\n==> [%4ds] FAILED (exit %d)\n' "$SECONDS" "$rc" >&2
+	fi
+}
+trap finish EXIT
+
+step "environment: CI=${CI:-<unset>}, $(uname -sm), $(nproc 2>/dev/null || echo '?') cores"
+
+# --- system packages ---------------------------------------------------------
+step "system packages"
+missing=()
+have_pkg() { dpkg -s "$1" >/dev/null 2>&1; }
+command -v git >/dev/null || missing+=(git)
+have_pkg ca-certificates || [ -s /etc/ssl/certs/ca-certificates.crt ] || missing+=(ca-certificates)
+# go test -race needs cgo, so a C compiler and the C library headers.
+command -v gcc >/dev/null || missing+=(gcc)
+have_pkg libc6-dev || [ -e /usr/include/stdlib.h ] || missing+=(libc6-dev)
+# The browser tests drive Debian's chromium through playwright-core (no browser downloads).
+command -v chromium >/dev/null || missing+=(chromium fonts-liberation)
+if ! command -v node >/dev/null; then
+	missing+=(nodejs npm)
+elif ! command -v npm >/dev/null && [ -f web/e2e/package-lock.json ]; then
+	missing+=(npm)
+fi
+# PostgreSQL: a later issue adds it here (postgresql, for testenv.Postgres).
+
+if [ "${#missing[@]}" -eq 0 ]; then
+	echo "nothing to install"
+elif command -v apt-get >/dev/null; then
+	sudo=()
+	if [ "$(id -u)" -ne 0 ]; then
+		command -v sudo >/dev/null || die "need root or sudo to install: ${missing[*]}"
+		sudo=(sudo)
+	fi
+	echo "installing: ${missing[*]}"
+	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive apt-get update -qq
+	"${sudo[@]}" env DEBIAN_FRONTEND=noninteractive \
+		apt-get install -y -qq --no-install-recommends "${missing[@]}"
+else
+	echo "WARNING: no apt-get; install these yourself: ${missing[*]}" >&2
+fi
+
+# Go itself is the one thing assumed (the README's first command needs it too).
+if ! command -v go >/dev/null && [ -x /usr/local/go/bin/go ]; then
+	export PATH="/usr/local/go/bin:$PATH"
+fi
+command -v go >/dev/null || die "go is not installed: see https://go.dev/dl/ (Go 1.26)"
+echo "$(go version), node $(node --version 2>/dev/null || echo '<none>'), $(chromium --version 2>/dev/null || echo 'chromium <none>')"
+
+# --- browser test dependencies -----------------------------------------------
+step "web/e2e node modules"
+export PLAYWRIGHT_SKIP_BROWSER_DOWNLOAD=1
+if [ ! -f web/e2e/package-lock.json ]; then
+	echo "no web/e2e/package-lock.json yet: skipped"
+elif [ ! -d web/e2e/node_modules ] || [ web/e2e/package-lock.json -nt web/e2e/node_modules ]; then
+	npm ci --prefix web/e2e --no-audit --no-fund
+	touch web/e2e/node_modules
+else
+	echo "web/e2e/node_modules is up to date"
+fi
+
+# --- static checks -------------------------------------------------------------
+step "gofmt"
+unformatted=$(git ls-files -z -- '*.go' | xargs -0 -r gofmt -l)
+if [ -n "$unformatted" ]; then
+	printf 'gofmt would change these files (run gofmt -w):\n%s\n' "$unformatted" >&2
+	exit 1
+fi
+
+step "go vet"
+go vet ./...
+
+step "staticcheck"
+go tool staticcheck ./...
+
+# --- the pika binary, for tests that run it as a separate process ---------------
+step "build bin/pika (-race)"
+if compgen -G 'cmd/pika/*.go' >/dev/null; then
+	go build -race -o "$root/bin/pika" ./cmd/pika
+	export PIKA_BIN="$root/bin/pika"
+	echo "PIKA_BIN=$PIKA_BIN"
+else
+	echo "NOTICE: cmd/pika does not exist yet: no binary built, PIKA_BIN unset"
+fi
+
+# --- tests -------------------------------------------------------------------------
+step "go test -race ./...  (log: test-results/go-test.log)"
+mkdir -p test-results
+go test -race -count=1 -timeout 30m ./... 2>&1 | tee test-results/go-test.log
