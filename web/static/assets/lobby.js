@@ -42,6 +42,7 @@ async function refresh() {
 function show(list) {
   const one = list.length === 1;
   byId('empty').hidden = list.length > 0;
+  byId('sub').textContent = one ? 'Your DJ is live. Tap to follow the music.' : list.length ? 'Pick your DJ to see what is playing.' : '';
   byId('sessions').replaceChildren(...list.map((s) => h('li', {}, card(s, one))));
 }
 
