@@ -61,8 +61,9 @@ function sessionFromPath(path) {
   const m = /^\/s\/([^/]+)\/?$/.exec(path);
   if (!m) return '';
   try {
-    const id = decodeURIComponent(m[1]);
-    return /^[0-9A-Za-z]{26}$/.test(id) ? id : '';
+    // A ULID (bus.ValidID): Crockford base32, case-insensitive by its spec.
+    const id = decodeURIComponent(m[1]).toUpperCase();
+    return /^[0-7][0-9A-HJKMNP-TV-Z]{25}$/.test(id) ? id : '';
   } catch {
     return '';
   }
@@ -129,7 +130,9 @@ function subscribe() {
   conn.send(f, (reply) => {
     if (reply.type !== 'error') return;
     state.awaiting = false;
-    if (reply.code === 'unknown_session') return showMissing();
+    // The session id is the only thing in a subscribe that comes from the
+    // link, so a bad_request here means the link is wrong.
+    if (reply.code === 'unknown_session' || reply.code === 'bad_request') return showMissing();
     if (reply.code === 'unavailable' || reply.code === 'rate_limited') {
       // The server is there but cannot answer yet: ask again shortly.
       setTimeout(subscribe, 1500 + Math.random() * 2000);
@@ -140,7 +143,7 @@ function subscribe() {
 /** @param {Frame} f */
 function onFrame(f) {
   if (f.type === 'error') {
-    if (f.code !== 'unknown_session') toast(String(f.reason || 'Something went wrong.'));
+    if (!state.missing) toast(String(f.reason || 'Something went wrong.'));
     return;
   }
   if (f.sessionId !== undefined && f.sessionId !== sessionId) return;
