@@ -140,6 +140,10 @@ func (g *Gateway) handleFrame(c *conn, mt int, data []byte) int {
 		g.reply(c, nil, reject(codeBadJSON, "Each frame must be one JSON object."))
 		return 0
 	}
+	if depth(trimmed) > maxDepth {
+		g.reply(c, nil, reject(codeBadJSON, "The frame is nested more than %d levels deep.", maxDepth))
+		return 0
+	}
 	var f clientFrame
 	if err := json.Unmarshal(trimmed, &f); err != nil {
 		g.reply(c, nil, reject(codeBadJSON, "The frame is not valid JSON for this protocol: %s.", shortErr(err)))
@@ -154,7 +158,7 @@ func (g *Gateway) handleFrame(c *conn, mt int, data []byte) int {
 	case framePing:
 		g.send(c, pongFrame{Type: framePong, Ref: ref, ServerTime: now.UTC()})
 	case frameSubscribe:
-		g.reply(c, ref, g.subscribe(c, f))
+		g.reply(c, ref, g.subscribe(c, f, ref))
 	case "":
 		g.reply(c, ref, reject(codeUnknownType, "The frame has no type."))
 	default:
@@ -164,7 +168,7 @@ func (g *Gateway) handleFrame(c *conn, mt int, data []byte) int {
 }
 
 // subscribe switches c to the session in f and queues its snapshot.
-func (g *Gateway) subscribe(c *conn, f clientFrame) error {
+func (g *Gateway) subscribe(c *conn, f clientFrame, ref json.RawMessage) error {
 	if !bus.ValidID(f.SessionID) {
 		return reject(codeBadRequest, "sessionId must be a session id from a Pika! link.")
 	}
@@ -187,7 +191,7 @@ func (g *Gateway) subscribe(c *conn, f clientFrame) error {
 	c.feed, c.clientID = fd, f.ClientID
 	// The ok goes out before the snapshot so that a page can treat the
 	// snapshot as the start of the stream.
-	g.send(c, okFrame{Type: frameOK})
+	g.send(c, okFrame{Type: frameOK, Ref: ref})
 	if err := g.hub.subscribe(fd, c, f.ClientID, f.LastSeq); err != nil {
 		g.log.Error("subscribe", "session", f.SessionID, "err", err)
 		return reject(codeUnavailable, "The session cannot be read right now; try again in a moment.")
@@ -258,6 +262,38 @@ func validClientID(s string) bool {
 		}
 	}
 	return true
+}
+
+// maxDepth bounds the nesting of a client frame. No frame of this protocol
+// nests more than two levels; refusing deeper ones before decoding keeps a
+// hostile frame from costing the decoder anything.
+const maxDepth = 8
+
+// depth is the deepest nesting of objects and arrays in data, ignoring
+// brackets inside strings.
+func depth(data []byte) int {
+	d, deepest, inString, escaped := 0, 0, false, false
+	for _, b := range data {
+		switch {
+		case escaped:
+			escaped = false
+		case inString:
+			switch b {
+			case '\\':
+				escaped = true
+			case '"':
+				inString = false
+			}
+		case b == '"':
+			inString = true
+		case b == '{' || b == '[':
+			d++
+			deepest = max(deepest, d)
+		case b == '}' || b == ']':
+			d--
+		}
+	}
+	return deepest
 }
 
 // shortErr keeps a JSON error readable and bounded.
