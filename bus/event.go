@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"math"
 	"strings"
 	"time"
 	"unicode"
@@ -70,6 +71,10 @@ type Play struct {
 	Track Track `json:"track"`
 	// Source names what detected it: "virtualdj", "m3u", "manual", "demo".
 	Source string `json:"source,omitempty"`
+	// SourceKey is the detector's stable identity for this sighting (one
+	// history-file entry), so the same entry read again — after a restart,
+	// or from a rewritten file — is recognized as the same play.
+	SourceKey string `json:"sourceKey,omitempty"`
 }
 
 // Reasons a session ends.
@@ -89,7 +94,8 @@ const (
 	MaxEventBytes = 16 << 10
 	MaxNameLen    = 100 // DJ name, in characters
 	MaxTextLen    = 300 // title, artist, album, in characters
-	MaxKeyLen     = 16
+	MaxKeyLen     = 16  // a musical key
+	MaxKeyBytes   = 128 // a source key
 	MinBPM        = 20.0
 	MaxBPM        = 400.0
 )
@@ -138,6 +144,12 @@ func (e *Event) Validate() error {
 		if e.Play == nil || payloads != 1 {
 			return invalid("%s needs exactly the play payload", e.Type)
 		}
+		if len(e.Play.SourceKey) > MaxKeyBytes || !utf8.ValidString(e.Play.SourceKey) {
+			return invalid("source key longer than %d bytes or not UTF-8", MaxKeyBytes)
+		}
+		if len(e.Play.Source) > 32 {
+			return invalid("source name longer than 32 bytes")
+		}
 		return e.Play.Track.Validate()
 	case TypeTrackStopped:
 		if payloads != 0 {
@@ -173,6 +185,9 @@ func (t *Track) Validate() error {
 	}
 	if t.ID != TrackID(t.Artist, t.Title) {
 		return invalid("track id %q does not match artist and title", t.ID)
+	}
+	if math.IsNaN(t.BPM) || math.IsNaN(t.Duration) {
+		return invalid("bpm and duration must be numbers")
 	}
 	if t.BPM != 0 && (t.BPM < MinBPM || t.BPM > MaxBPM) {
 		return invalid("bpm %v outside %v–%v", t.BPM, MinBPM, MaxBPM)

@@ -94,6 +94,18 @@ type session struct {
 
 func newSession() *session { return &session{seen: make(map[string]bus.Event)} }
 
+// keyPrefix marks entries of session.seen indexed by source key rather
+// than event id (ids are ULIDs, which never contain ':').
+const keyPrefix = "key:"
+
+// remember indexes a stored event by its id and its play's source key.
+func (s *session) remember(ev bus.Event) {
+	s.seen[ev.ID] = ev
+	if ev.Play != nil && ev.Play.SourceKey != "" {
+		s.seen[keyPrefix+ev.Play.SourceKey] = ev
+	}
+}
+
 // New checks cfg and returns an Engine. Call Start before use (Play and the
 // others run the recovery themselves if it has not run yet).
 func New(cfg Config) (*Engine, error) {
@@ -196,13 +208,18 @@ func (e *Engine) Play(ctx context.Context, d Detected) (ev bus.Event, duplicate 
 	id := bus.NewID(at)
 	if d.Key != "" {
 		id = bus.DerivedID(at, e.cfg.DJ+"/"+d.Key)
-		if e.cur != nil {
-			if stored, ok := e.cur.seen[id]; ok {
+		for _, seen := range []map[string]bus.Event{e.recent, nil} {
+			if e.cur != nil && seen == nil {
+				seen = e.cur.seen
+			}
+			// By id (same sighting, same time) or by key (same entry
+			// read again without a time of its own, e.g. a plain M3U).
+			if stored, ok := seen[id]; ok {
 				return stored, true, nil
 			}
-		}
-		if stored, ok := e.recent[id]; ok {
-			return stored, true, nil
+			if stored, ok := seen[keyPrefix+d.Key]; ok {
+				return stored, true, nil
+			}
 		}
 	}
 	if e.cur == nil {
@@ -211,7 +228,7 @@ func (e *Engine) Play(ctx context.Context, d Detected) (ev bus.Event, duplicate 
 		}
 	}
 	ev = bus.Event{V: bus.Version, ID: id, Type: bus.TypeTrackPlayed, Session: e.cur.st.ID,
-		Seq: e.cur.st.Seq + 1, At: at, DJ: e.cfg.DJ, Play: &bus.Play{Track: track, Source: d.Source}}
+		Seq: e.cur.st.Seq + 1, At: at, DJ: e.cfg.DJ, Play: &bus.Play{Track: track, Source: d.Source, SourceKey: d.Key}}
 	stored, err := e.commit(ctx, e.cur, ev)
 	if err != nil {
 		return bus.Event{}, false, fmt.Errorf("desktop: publish play: %w", err)
@@ -456,7 +473,7 @@ func (e *Engine) commit(ctx context.Context, s *session, ev bus.Event) (stored b
 	}
 	e.mu.Lock()
 	s.st.Apply(ev)
-	s.seen[ev.ID] = ev
+	s.remember(ev)
 	if s == e.cur {
 		e.pending = nil
 		if ev.Type == bus.TypeSessionEnded {

@@ -527,3 +527,30 @@ func TestLostAckKeepsSeqContiguous(t *testing.T) {
 		t.Fatalf("state %+v", st)
 	}
 }
+
+// TestSameKeyWithoutTimeIsOnePlay: a plain M3U entry has no time of its
+// own, so each sighting is stamped when it is read; the source key alone
+// must still make a second sighting (a restart, a rewritten file) one play.
+func TestSameKeyWithoutTimeIsOnePlay(t *testing.T) {
+	b := testenv.NATS(t)
+	clk := newClock(time.Now().UTC())
+	e := engine(t, b, func(c *desktop.Config) { c.Now = clk.Now })
+	first, dup := play(t, e, detected("Plain", "Entry", "m3u-key-1"))
+	if dup {
+		t.Fatal("first sighting reported as duplicate")
+	}
+	clk.Set(clk.Now().Add(time.Minute))
+	again, dup := play(t, e, detected("Plain", "Entry", "m3u-key-1"))
+	if !dup || again.ID != first.ID {
+		t.Fatalf("second sighting a minute later: dup=%v id %s, want the stored %s", dup, again.ID, first.ID)
+	}
+	// And after a restart, when the engine only knows what the stream says.
+	e2 := engine(t, b, func(c *desktop.Config) { c.Now = clk.Now })
+	clk.Set(clk.Now().Add(time.Minute))
+	if _, dup := play(t, e2, detected("Plain", "Entry", "m3u-key-1")); !dup {
+		t.Fatal("sighting after restart stored again")
+	}
+	if n := len(stored(t, b, first.Session)); n != 2 {
+		t.Fatalf("session holds %d events, want 2 (started, one play)", n)
+	}
+}

@@ -110,7 +110,7 @@ func (e *Engine) rebuild(ctx context.Context, sid string) (*session, error) {
 			e.log.Warn("stored session has a seq gap or repeat", "session", sid, "after", s.st.Seq, "got", ev.Seq, "event", ev.ID)
 		}
 		s.st.Apply(ev)
-		s.seen[ev.ID] = ev
+		s.remember(ev)
 		return nil
 	})
 	if err != nil {
