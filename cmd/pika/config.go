@@ -1,0 +1,226 @@
+package main
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+)
+
+// setting is one row of the configuration table: every setting has a flag
+// and an environment variable, and a flag wins over the environment. The
+// existing deployment's names (PORT, DATABASE_URL, CORS_ORIGIN, SENTRY_DSN)
+// are kept as they are; the rest are PIKA_….
+type setting struct {
+	flag, env string
+	def       string // shown in help; "" = none
+	usage     string
+	isBool    bool
+	secret    bool // masked wherever configuration is printed
+}
+
+// lanSettings is the table for `pika lan`. Later commands extend it.
+func lanSettings() []setting {
+	return []setting{
+		{flag: "addr", env: "PIKA_ADDR", def: ":3000", usage: "address to serve on; :3000 is every interface (phones can join), 127.0.0.1:3000 this laptop only (public Wi-Fi)"},
+		{flag: "port", env: "PORT", usage: "port to serve on, if --addr/PIKA_ADDR is not given (the existing deployment's name)"},
+		{flag: "data", env: "PIKA_DATA", def: defaultDataDir(), usage: "folder where Pika! keeps its events, DJ id and reading positions"},
+		{flag: "watch", env: "PIKA_WATCH", usage: "a history file (M3U/M3U8, VirtualDJ) or a folder of them to play from"},
+		{flag: "import", env: "PIKA_IMPORT", isBool: true, def: "false", usage: "bring in the entries already in a history file the first time it is seen (otherwise only new plays count)"},
+		{flag: "dj-name", env: "PIKA_DJ_NAME", def: "DJ", usage: "your name, as dancers see it"},
+		{flag: "demo", env: "PIKA_DEMO", isBool: true, def: "false", usage: "play a built-in list of tracks, into a temporary data folder (never the real one)"},
+		{flag: "demo-every", env: "PIKA_DEMO_EVERY", def: "20s", usage: "time between demo tracks"},
+		{flag: "public-url", env: "PIKA_PUBLIC_URL", usage: "the URL phones use, printed and put in QR codes (default http://<this laptop's LAN address>:<port>)"},
+		{flag: "cors-origin", env: "CORS_ORIGIN", usage: "Access-Control-Allow-Origin for /api (empty: same origin only)"},
+		{flag: "log-level", env: "PIKA_LOG_LEVEL", def: "info", usage: "debug, info, warn or error"},
+	}
+}
+
+// lanConfig is `pika lan`'s effective configuration.
+type lanConfig struct {
+	Addr       string
+	Data       string
+	Watch      string
+	Import     bool
+	DJName     string
+	Demo       bool
+	DemoEvery  time.Duration
+	PublicURL  string
+	CORSOrigin string
+	LogLevel   string
+}
+
+// parseSettings resolves each setting: flag, else environment, else
+// default. It reports every bad value, one line each.
+func parseSettings(name string, table []setting, args []string, getenv func(string) string, help io.Writer) (map[string]string, error) {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	vals := map[string]*string{}
+	bools := map[string]*bool{}
+	for _, s := range table {
+		if s.isBool {
+			bools[s.flag] = fs.Bool(s.flag, false, s.usage)
+		} else {
+			vals[s.flag] = fs.String(s.flag, "", s.usage)
+		}
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			printHelp(help, name, table)
+			return nil, errHelp
+		}
+		return nil, usageError{fmt.Sprintf("pika %s: %v (pika %s --help lists the flags)", name, err, name)}
+	}
+	if fs.NArg() > 0 {
+		return nil, usageError{fmt.Sprintf("pika %s: unexpected argument %q (pika %s --help lists the flags)", name, fs.Arg(0), name)}
+	}
+	set := map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+	out := map[string]string{}
+	for _, s := range table {
+		v := s.def
+		if e := getenv(s.env); e != "" {
+			v = e
+		}
+		if set[s.flag] {
+			if s.isBool {
+				v = strconv.FormatBool(*bools[s.flag])
+			} else {
+				v = *vals[s.flag]
+			}
+		}
+		out[s.flag] = v
+	}
+	return out, nil
+}
+
+// errHelp means --help was printed: not a failure.
+var errHelp = errors.New("help shown")
+
+func printHelp(w io.Writer, name string, table []setting) {
+	fmt.Fprintf(w, "Usage: pika %s [flags]\n\nEvery flag has an environment variable; a flag wins over the environment.\n\n", name)
+	for _, s := range table {
+		arg := " VALUE"
+		if s.isBool {
+			arg = ""
+		}
+		fmt.Fprintf(w, "  --%s%s  (%s)\n      %s", s.flag, arg, s.env, s.usage)
+		if s.def != "" && !s.isBool {
+			fmt.Fprintf(w, " [default %s]", s.def)
+		}
+		fmt.Fprintln(w)
+	}
+}
+
+// parseLAN builds and validates `pika lan`'s configuration.
+func parseLAN(args []string, getenv func(string) string, help io.Writer) (lanConfig, error) {
+	v, err := parseSettings("lan", lanSettings(), args, getenv, help)
+	if err != nil {
+		return lanConfig{}, err
+	}
+	var bad []string
+	badf := func(format string, a ...any) { bad = append(bad, fmt.Sprintf(format, a...)) }
+	cfg := lanConfig{Addr: v["addr"], Data: v["data"], Watch: v["watch"], DJName: strings.TrimSpace(v["dj-name"]),
+		PublicURL: strings.TrimRight(v["public-url"], "/"), CORSOrigin: v["cors-origin"], LogLevel: strings.ToLower(v["log-level"])}
+
+	// PORT only chooses the port when no address was given explicitly.
+	if p := v["port"]; p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 0 || n > 65535 {
+			badf("--port/PORT %q: must be a port number from 0 to 65535", p)
+		} else if getenv("PIKA_ADDR") == "" && !flagGiven(args, "addr") {
+			cfg.Addr = ":" + p
+		}
+	}
+	if _, port, err := net.SplitHostPort(cfg.Addr); err != nil {
+		badf("--addr/PIKA_ADDR %q: must be host:port, e.g. :3000 or 127.0.0.1:3000", cfg.Addr)
+	} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+		badf("--addr/PIKA_ADDR %q: bad port", cfg.Addr)
+	}
+	for _, b := range []struct {
+		name string
+		dst  *bool
+	}{{"import", &cfg.Import}, {"demo", &cfg.Demo}} {
+		x, err := strconv.ParseBool(v[b.name])
+		if err != nil {
+			badf("--%s: %q is not true or false", b.name, v[b.name])
+		}
+		*b.dst = x
+	}
+	if d, err := time.ParseDuration(v["demo-every"]); err != nil || d < time.Second {
+		badf("--demo-every/PIKA_DEMO_EVERY %q: must be a duration of at least 1s, e.g. 20s", v["demo-every"])
+	} else {
+		cfg.DemoEvery = d
+	}
+	if cfg.DJName == "" || utf8.RuneCountInString(cfg.DJName) > 100 {
+		badf("--dj-name/PIKA_DJ_NAME: must be 1 to 100 characters")
+	}
+	if cfg.PublicURL != "" {
+		u, err := url.Parse(cfg.PublicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			badf("--public-url/PIKA_PUBLIC_URL %q: must be an http:// or https:// URL", cfg.PublicURL)
+		}
+	}
+	switch cfg.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		badf("--log-level/PIKA_LOG_LEVEL %q: must be debug, info, warn or error", cfg.LogLevel)
+	}
+	if cfg.Demo && cfg.Watch != "" {
+		badf("--demo and --watch: choose one source")
+	}
+	if cfg.Data == "" && !cfg.Demo {
+		badf("--data/PIKA_DATA: no data folder (and no home folder to default to)")
+	}
+	if len(bad) > 0 {
+		return cfg, usageError{"pika lan: bad configuration:\n  " + strings.Join(bad, "\n  ")}
+	}
+	return cfg, nil
+}
+
+// flagGiven reports whether args set --name (or -name).
+func flagGiven(args []string, name string) bool {
+	for _, a := range args {
+		if a == "--" {
+			return false
+		}
+		a = strings.TrimLeft(a, "-")
+		if a == name || strings.HasPrefix(a, name+"=") {
+			return true
+		}
+	}
+	return false
+}
+
+// defaultDataDir is the per-user data folder: $XDG_DATA_HOME/pika or
+// ~/.local/share/pika on Linux, ~/Library/Application Support/Pika on
+// macOS, %LOCALAPPDATA%\Pika on Windows.
+func defaultDataDir() string {
+	home, _ := os.UserHomeDir()
+	switch runtime.GOOS {
+	case "windows":
+		if d := os.Getenv("LOCALAPPDATA"); d != "" {
+			return filepath.Join(d, "Pika")
+		}
+	case "darwin":
+		if home != "" {
+			return filepath.Join(home, "Library", "Application Support", "Pika")
+		}
+	default:
+		if d := os.Getenv("XDG_DATA_HOME"); d != "" {
+			return filepath.Join(d, "pika")
+		}
+	}
+	if home == "" {
+		return ""
+	}
+	return filepath.Join(home, ".local", "share", "pika")
+}

@@ -1,0 +1,360 @@
+package main
+
+import (
+	"bufio"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"path/filepath"
+	"runtime"
+	"strings"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+	"github.com/skip2/go-qrcode"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/pika-dj/pika/bus"
+	"github.com/pika-dj/pika/bus/natsserver"
+	"github.com/pika-dj/pika/desktop"
+	"github.com/pika-dj/pika/desktop/detect"
+	"github.com/pika-dj/pika/gateway"
+	"github.com/pika-dj/pika/web"
+)
+
+// lanReady tells tests where the LAN server listens.
+type lanReady struct {
+	Addr    string // host:port actually bound
+	DJ      string
+	Elapsed time.Duration // from start to serving
+}
+
+// lan runs `pika lan`: everything in one process.
+func (a *app) lan(ctx context.Context, args []string) error {
+	started := time.Now()
+	cfg, err := parseLAN(args, a.getenv, a.stdout)
+	if errors.Is(err, errHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: logLevel(cfg.LogLevel)}))
+
+	if cfg.Demo {
+		// The demo never touches the real data folder.
+		dir, err := os.MkdirTemp("", "pika-demo-")
+		if err != nil {
+			return fmt.Errorf("make demo data folder: %w", err)
+		}
+		defer os.RemoveAll(dir)
+		cfg.Data = dir
+	}
+	if err := os.MkdirAll(cfg.Data, 0o700); err != nil {
+		return fmt.Errorf("make data folder %s: %w", cfg.Data, err)
+	}
+	id, err := bus.LoadIdentity(cfg.Data)
+	if err != nil {
+		return err
+	}
+
+	srv, err := natsserver.Start(ctx, natsserver.Config{
+		StoreDir: filepath.Join(cfg.Data, "jetstream"), Domain: id.DJ,
+		Logger: log.With("part", "nats"),
+	})
+	if err != nil {
+		return fmt.Errorf("start the event store: %w", err)
+	}
+	defer srv.Shutdown()
+	nc, err := srv.Connect("pika-lan")
+	if err != nil {
+		return err
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return fmt.Errorf("open JetStream: %w", err)
+	}
+	_, kv, err := bus.EnsureDJ(ctx, js, id.DJ)
+	if err != nil {
+		return err
+	}
+
+	eng, err := desktop.New(desktop.Config{DJ: id.DJ, DJName: cfg.DJName, JS: js, KV: kv, Logger: log.With("part", "sessions")})
+	if err != nil {
+		return err
+	}
+	if err := eng.Start(ctx); err != nil {
+		return fmt.Errorf("recover sessions: %w", err)
+	}
+
+	gw, err := gateway.New(gateway.Config{
+		JS: js, KV: kv, Stream: bus.StreamName(id.DJ), Assets: web.Assets(),
+		PublicURL: cfg.PublicURL, CORSOrigin: cfg.CORSOrigin, Logger: log.With("part", "gateway"),
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", cfg.Addr)
+	if err != nil {
+		_ = gw.Shutdown(context.Background())
+		return fmt.Errorf("listen on %s: %w (is another pika running? choose another with --addr)", cfg.Addr, err)
+	}
+
+	src, err := a.source(cfg, log)
+	if err != nil {
+		_ = gw.Shutdown(context.Background())
+		ln.Close()
+		return err
+	}
+
+	base := a.banner(cfg, id, ln.Addr().String(), src, time.Since(started), eng)
+	// The terminal follows the bus like any other reader: what it prints
+	// is what was stored, whoever recorded it.
+	sub, err := nc.Subscribe(bus.AllSessions, func(m *nats.Msg) {
+		if e, err := bus.Decode(m.Data); err == nil {
+			a.show(e, base)
+		}
+	})
+	if err != nil {
+		return fmt.Errorf("follow the bus: %w", err)
+	}
+	defer func() { _ = sub.Unsubscribe() }()
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return gw.Serve(ln) })
+	g.Go(func() error {
+		<-gctx.Done()
+		if a.stopSignals != nil {
+			a.stopSignals() // a second Ctrl-C ends the process at once
+		}
+		fmt.Fprintln(a.stdout, "\nStopping: telling phones to reconnect later…")
+		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		return gw.Shutdown(sctx)
+	})
+	g.Go(func() error { return eng.Run(gctx) })
+	if cfg.Demo {
+		g.Go(func() error { return desktop.Demo(gctx, eng, cfg.DemoEvery) })
+	}
+	if src != nil {
+		g.Go(func() error { return a.follow(gctx, src, eng, log) })
+	}
+	g.Go(func() error { a.manual(gctx, eng, log); return nil })
+
+	if a.ready != nil {
+		a.ready(lanReady{Addr: ln.Addr().String(), DJ: id.DJ, Elapsed: time.Since(started)})
+	}
+	err = g.Wait()
+	if errors.Is(err, context.Canceled) {
+		err = nil
+	}
+	return err
+}
+
+// source picks where plays come from: --watch, or VirtualDJ's history
+// folder when it is found, or none (then only manual entry and --demo).
+func (a *app) source(cfg lanConfig, log *slog.Logger) (detect.Source, error) {
+	if cfg.Demo {
+		return nil, nil
+	}
+	path := cfg.Watch
+	if path == "" {
+		home, _ := os.UserHomeDir()
+		dir, why := detect.FindVirtualDJ(home, a.getenv, runtime.GOOS)
+		fmt.Fprintln(a.stdout, why)
+		if dir == "" {
+			return nil, nil
+		}
+		path = dir
+	}
+	abs, err := filepath.Abs(path)
+	if err != nil {
+		return nil, fmt.Errorf("watch %s: %w", path, err)
+	}
+	sum := sha256.Sum256([]byte(abs))
+	w, err := detect.NewWatcher(detect.WatchConfig{
+		Path:      abs,
+		StateFile: filepath.Join(cfg.Data, "watch-"+hex.EncodeToString(sum[:6])+".json"),
+		Import:    cfg.Import,
+		Logger:    log.With("part", "watch"),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("watch %s: %w", abs, err)
+	}
+	return w, nil
+}
+
+// follow turns each detected entry into a play. An entry that cannot be
+// stored is not acknowledged, so the watcher offers it again.
+func (a *app) follow(ctx context.Context, src detect.Source, eng *desktop.Engine, log *slog.Logger) error {
+	return src.Run(ctx, func(ctx context.Context, e detect.Entry) error {
+		d := desktop.Detected{Track: e.Track(), At: e.PlayedAt, Key: e.ID, Source: e.Source}
+		ev, dup, err := eng.Play(ctx, d)
+		if errors.Is(err, bus.ErrInvalid) {
+			log.Warn("history entry skipped", "title", e.Title, "err", err)
+			return nil // bad data will not get better by retrying
+		}
+		if err != nil {
+			return err
+		}
+		if dup {
+			log.Debug("history entry already played", "title", e.Title, "event", ev.ID)
+		}
+		return nil
+	})
+}
+
+// manual reads "Artist - Title" lines typed in the terminal. End of input
+// never stops the server.
+func (a *app) manual(ctx context.Context, eng *desktop.Engine, log *slog.Logger) {
+	f, ok := a.stdin.(*os.File)
+	if !ok || f == nil {
+		return
+	}
+	if st, err := f.Stat(); err != nil || st.Mode()&os.ModeCharDevice == 0 {
+		return // not a terminal: nobody is typing
+	}
+	lines := make(chan string)
+	go func() {
+		// A blocking read of a terminal cannot be interrupted portably; this
+		// goroutine ends with the process or at end of input.
+		defer close(lines)
+		sc := bufio.NewScanner(a.stdin)
+		for sc.Scan() {
+			select {
+			case lines <- sc.Text():
+			case <-ctx.Done():
+				return
+			}
+		}
+	}()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case line, ok := <-lines:
+			if !ok {
+				return
+			}
+			a.manualLine(ctx, eng, strings.TrimSpace(line), log)
+		}
+	}
+}
+
+func (a *app) manualLine(ctx context.Context, eng *desktop.Engine, line string, log *slog.Logger) {
+	var err error
+	switch line {
+	case "":
+		return
+	case "/stop":
+		err = eng.Stop(ctx)
+	case "/end":
+		err = eng.End(ctx, bus.EndByDJ)
+	case "/help":
+		fmt.Fprintln(a.stdout, "Type "+desktop.ManualSyntax+" and Enter to record a play; /stop: nothing playing; /end: end the session.")
+		return
+	default:
+		var d desktop.Detected
+		if d, err = desktop.ParseManual(line); err == nil {
+			_, _, err = eng.Play(ctx, d)
+		}
+	}
+	if err != nil {
+		fmt.Fprintln(a.stdout, "Not recorded:", err)
+		log.Debug("manual entry refused", "line", line, "err", err)
+	}
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "—"
+	}
+	return s
+}
+
+// show prints one stored event for the DJ.
+func (a *app) show(e bus.Event, base string) {
+	w := a.stdout
+	switch e.Type {
+	case bus.TypeSessionStarted:
+		join := base + "/s/" + e.Session
+		fmt.Fprintf(w, "\nSession started. Dancers: %s\n", join)
+		if qr, err := qrcode.New(join, qrcode.Medium); err == nil {
+			fmt.Fprintln(w, qr.ToSmallString(false))
+		}
+	case bus.TypeTrackPlayed:
+		t := e.Play.Track
+		extra := ""
+		if t.BPM > 0 {
+			extra = fmt.Sprintf("  (%.0f BPM)", t.BPM)
+		}
+		fmt.Fprintf(w, "%s ▶ %s — %s%s\n", e.At.Local().Format("15:04"), orDash(t.Artist), t.Title, extra)
+	case bus.TypeTrackStopped:
+		fmt.Fprintln(w, "■ stopped")
+	case bus.TypeSessionEnded:
+		fmt.Fprintf(w, "Session ended (%s). The next play starts a new one.\n", e.Ended.Reason)
+	}
+}
+
+// banner prints where phones join, with a QR code, and returns the base
+// URL phones use.
+func (a *app) banner(cfg lanConfig, id bus.Identity, bound string, src detect.Source, took time.Duration, eng *desktop.Engine) string {
+	host, port, _ := net.SplitHostPort(bound)
+	w := a.stdout
+	fmt.Fprintf(w, "\nPika! LAN mode — %s (DJ id %s), serving in %d ms\n", cfg.DJName, id.DJ, took.Milliseconds())
+	base := cfg.PublicURL
+	ip := net.ParseIP(host)
+	everywhere := ip == nil || ip.IsUnspecified()
+	if base == "" {
+		if everywhere {
+			if addrs := lanAddresses(); len(addrs) > 0 {
+				base = "http://" + net.JoinHostPort(addrs[0].String(), port)
+				for _, other := range addrs[1:] {
+					fmt.Fprintf(w, "  also reachable at http://%s (choose it with --public-url)\n", net.JoinHostPort(other.String(), port))
+				}
+			} else {
+				base = "http://" + net.JoinHostPort("127.0.0.1", port)
+				fmt.Fprintln(w, "  No Wi-Fi or Ethernet address found: phones cannot join until this laptop is on a network.")
+			}
+		} else {
+			base = "http://" + bound
+		}
+	}
+	fmt.Fprintf(w, "  serving on %s\n", bound)
+	if everywhere {
+		fmt.Fprintln(w, "  Listening on every network interface so phones on this Wi-Fi can join.")
+		fmt.Fprintln(w, "  On public Wi-Fi, use --addr 127.0.0.1:3000 instead (then only this laptop can open it).")
+	} else if ip.IsLoopback() {
+		fmt.Fprintln(w, "  Listening on this laptop only: phones cannot join (use --addr :3000 to let them).")
+	}
+	join := base + "/"
+	if st, ok := eng.State(); ok {
+		join = base + "/s/" + st.ID
+		fmt.Fprintf(w, "  Continuing session %s (%d plays so far).\n", st.ID, st.Plays)
+	}
+	fmt.Fprintf(w, "\n  Dancers: %s\n", join)
+	if qr, err := qrcode.New(join, qrcode.Medium); err == nil {
+		fmt.Fprintln(w, qr.ToSmallString(false))
+	}
+	switch {
+	case cfg.Demo:
+		fmt.Fprintf(w, "  Playing the demo list, one track every %s.\n", cfg.DemoEvery)
+	case src != nil:
+		fmt.Fprintf(w, "  Watching %s (%s).\n", src.Status().Path, src.Name())
+	}
+	fmt.Fprintln(w, "  Type \"Artist - Title\" and Enter to record a play by hand; /help for more. Ctrl-C stops.")
+	return base
+}
+
+func logLevel(s string) slog.Level {
+	var l slog.Level
+	_ = l.UnmarshalText([]byte(s))
+	return l
+}

@@ -1,0 +1,80 @@
+// Command pika runs Pika!. `pika lan` is the whole product on a DJ's laptop:
+// an embedded NATS JetStream server, the dancers' gateway and pages, and the
+// now-playing detection that feeds them.
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"syscall"
+)
+
+// version is set at build time with -ldflags "-X main.version=…".
+var version = "dev"
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	a := &app{getenv: os.Getenv, stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr, stopSignals: stop}
+	err := a.run(ctx, os.Args[1:])
+	stop()
+	var ue usageError
+	switch {
+	case err == nil:
+	case errors.As(err, &ue):
+		fmt.Fprintln(os.Stderr, err)
+		os.Exit(2)
+	default:
+		fmt.Fprintln(os.Stderr, "pika:", err)
+		os.Exit(1)
+	}
+}
+
+// app is the program with its surroundings passed in, so tests run the real
+// thing in-process.
+type app struct {
+	getenv func(string) string
+	stdin  io.Reader
+	stdout io.Writer
+	stderr io.Writer
+	// ready, if set, is called once the LAN server is serving.
+	ready func(lanReady)
+	// stopSignals, if set, is called once shutdown starts, so a second
+	// Ctrl-C ends the process at once.
+	stopSignals func()
+}
+
+// usageError is a mistake in the command line or configuration: printed as
+// is, exit status 2, never a stack trace.
+type usageError struct{ msg string }
+
+func (e usageError) Error() string { return e.msg }
+
+const usage = `Pika! shows dancers what the DJ is playing.
+
+Usage:
+  pika lan [flags]    run everything on this laptop (LAN mode); pika lan --help for flags
+  pika version        print the version
+`
+
+func (a *app) run(ctx context.Context, args []string) error {
+	if len(args) == 0 {
+		fmt.Fprint(a.stderr, usage)
+		return usageError{"pika: say what to run, e.g. pika lan --demo"}
+	}
+	switch args[0] {
+	case "lan":
+		return a.lan(ctx, args[1:])
+	case "version", "--version":
+		fmt.Fprintln(a.stdout, "pika", version)
+		return nil
+	case "help", "-h", "--help":
+		fmt.Fprint(a.stdout, usage)
+		return nil
+	}
+	fmt.Fprint(a.stderr, usage)
+	return usageError{fmt.Sprintf("pika: unknown command %q", args[0])}
+}
