@@ -33,6 +33,7 @@ type lanReady struct {
 	Addr    string // host:port actually bound
 	DJ      string
 	Elapsed time.Duration // from start to serving
+	Engine  *desktop.Engine
 }
 
 // lan runs `pika lan`: everything in one process.
@@ -149,7 +150,7 @@ func (a *app) lan(ctx context.Context, args []string) error {
 	g.Go(func() error { a.manual(gctx, eng, log); return nil })
 
 	if a.ready != nil {
-		a.ready(lanReady{Addr: ln.Addr().String(), DJ: id.DJ, Elapsed: time.Since(started)})
+		a.ready(lanReady{Addr: ln.Addr().String(), DJ: id.DJ, Elapsed: time.Since(started), Engine: eng})
 	}
 	err = g.Wait()
 	if errors.Is(err, context.Canceled) {
@@ -186,6 +187,9 @@ func (a *app) source(cfg lanConfig, log *slog.Logger) (detect.Source, error) {
 		Logger:    log.With("part", "watch"),
 	})
 	if err != nil {
+		return nil, fmt.Errorf("watch %s: %w", abs, err)
+	}
+	if err := w.Prime(); err != nil {
 		return nil, fmt.Errorf("watch %s: %w", abs, err)
 	}
 	return w, nil

@@ -282,6 +282,30 @@ func (w *Watcher) Run(ctx context.Context, emit func(context.Context, Entry) err
 	}
 }
 
+// Prime records the first sighting of the watched path now, if it was
+// never seen, instead of at Run's first poll. A caller that primes before
+// it tells the DJ it is ready makes "entries already in the file are not
+// plays" exact: everything appended after that moment is a play, however
+// soon Run gets to it. A missing path is left for Run to report.
+func (w *Watcher) Prime() error {
+	if !w.running.TryLock() {
+		return errors.New("detect: watcher is already running")
+	}
+	defer w.running.Unlock()
+	w.startedAt = time.Now()
+	w.missing, w.saveErr = false, nil
+	w.loadState()
+	if w.state.Watched[w.path] != nil {
+		return nil
+	}
+	files, err := w.list()
+	if err != nil {
+		return nil
+	}
+	w.firstSighting(files)
+	return nil
+}
+
 // ensureWatch (re)adds the folder to fsnotify: it may have appeared after
 // the start, or been deleted and re-created, which drops the watch.
 func (w *Watcher) ensureWatch(fw *fsnotify.Watcher) {

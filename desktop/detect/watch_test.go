@@ -495,3 +495,22 @@ func TestWatchHalfWrittenPathLine(t *testing.T) {
 		t.Fatalf("path %q", e.Path)
 	}
 }
+
+// TestWatchPrimeFixesFirstSighting: what is in the file when Prime returns
+// is old; what is appended after it is a play, even if Run starts later.
+func TestWatchPrimeFixesFirstSighting(t *testing.T) {
+	dir := t.TempDir()
+	hist := filepath.Join(dir, "2025-11-25.m3u")
+	state := filepath.Join(t.TempDir(), "state.json")
+	writeFile(t, hist, "\uFEFF"+vdjEntry(1764103260, "Old", "One"))
+	w, err := NewWatcher(WatchConfig{Path: dir, StateFile: state})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := w.Prime(); err != nil {
+		t.Fatal(err)
+	}
+	appendFile(t, hist, vdjEntry(1764103500, "New", "Two"))
+	r := start(t, WatchConfig{Path: dir, StateFile: state}, &collector{})
+	r.waitTitles(t, "Two")
+}
