@@ -25,7 +25,6 @@ type setting struct {
 	def       string // shown in help; "" = none
 	usage     string
 	isBool    bool
-	secret    bool // masked wherever configuration is printed
 }
 
 // lanSettings is the table for `pika lan`. Later commands extend it.
