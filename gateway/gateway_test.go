@@ -227,6 +227,9 @@ func TestSubscribeSnapshotAndIsolation(t *testing.T) {
 	if np == nil || np["title"] != "Slow Dance" || np["bpm"].(float64) != 96 {
 		t.Fatalf("snapshot nowPlaying = %v", snap["nowPlaying"])
 	}
+	if snap.num("listenerCount") != 1 {
+		t.Fatalf("snapshot listenerCount %v, want 1 (the phone itself)", snap["listenerCount"])
+	}
 	if sess := snap["session"].(map[string]any); sess["djName"] != "DJ A" || sess["status"] != "live" {
 		t.Fatalf("snapshot session = %v", sess)
 	}

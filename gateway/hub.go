@@ -203,6 +203,14 @@ func (h *hub) broadcastLocked(f *feed, it outItem) {
 func (h *hub) subscribe(f *feed, c *conn, clientID string, lastSeq *uint64) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	// Count this phone before the snapshot, so it sees itself listening.
+	f.conns[c] = struct{}{}
+	l := f.listeners[clientID]
+	if l == nil {
+		l = &listener{}
+		f.listeners[clientID] = l
+	}
+	l.sockets++
 	now := h.now()
 	snap := snapshotFrame{
 		Type: frameSnapshot, SessionID: f.sid, Seq: f.state.Seq,
@@ -219,15 +227,10 @@ func (h *hub) subscribe(f *feed, c *conn, clientID string, lastSeq *uint64) erro
 	}
 	data, err := json.Marshal(snap)
 	if err != nil {
+		delete(f.conns, c)
+		l.sockets--
 		return fmt.Errorf("gateway: encode snapshot of %s: %w", f.sid, err)
 	}
-	f.conns[c] = struct{}{}
-	l := f.listeners[clientID]
-	if l == nil {
-		l = &listener{}
-		f.listeners[clientID] = l
-	}
-	l.sockets++
 	if c.enqueue(outItem{data: data}) {
 		h.writers.schedule(h.ctx, c)
 	}
