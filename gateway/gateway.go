@@ -145,10 +145,10 @@ func New(cfg Config) (*Gateway, error) {
 func (g *Gateway) App() *fiber.App { return g.app }
 
 // Serve accepts connections on ln until Shutdown. When the process runs out
-// of file descriptors, fasthttp's accept loop sleeps a second and tries
-// again rather than spinning or exiting.
+// of file descriptors it waits for some to close (backoffListener) rather
+// than spinning or exiting.
 func (g *Gateway) Serve(ln net.Listener) error {
-	if err := g.app.Listener(ln); err != nil && !g.closing.Load() {
+	if err := g.app.Listener(&backoffListener{Listener: ln, log: g.log}); err != nil && !g.closing.Load() {
 		return fmt.Errorf("gateway: serve: %w", err)
 	}
 	return nil
