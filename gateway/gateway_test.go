@@ -200,7 +200,12 @@ func (c *client) quiet(d time.Duration) {
 
 func (c *client) subscribe(sid string, lastSeq *uint64) frame {
 	c.t.Helper()
-	f := frame{"type": "subscribe", "ref": "s1", "sessionId": sid, "clientId": "c-test-" + sid[20:]}
+	return c.subscribeAs("c-test-"+sid[20:], sid, lastSeq)
+}
+
+func (c *client) subscribeAs(clientID, sid string, lastSeq *uint64) frame {
+	c.t.Helper()
+	f := frame{"type": "subscribe", "ref": "s1", "sessionId": sid, "clientId": clientID}
 	if lastSeq != nil {
 		f["lastSeq"] = *lastSeq
 	}
@@ -401,42 +406,49 @@ func TestSlowConsumerIsDropped(t *testing.T) {
 	e := newEnv(t, func(c *Config) { c.QueueLen = 4 })
 	sid := e.startSession("DJ")
 	slow, fast := e.dial(), e.dial()
-	slow.subscribe(sid, nil)
-	fast.subscribe(sid, nil)
+	slow.subscribeAs("c-slow-phone", sid, nil)
+	fast.subscribeAs("c-fast-phone", sid, nil)
 	// Hold the slow socket's writer, as a phone that stopped reading would
 	// once its kernel buffers filled.
 	var sc *conn
 	e.gw.mu.Lock()
 	for c := range e.gw.conns {
-		c.mu.Lock()
-		if c.clientID != "" && sc == nil {
+		if c.clientID == "c-slow-phone" {
 			sc = c
 		}
-		c.mu.Unlock()
 	}
 	e.gw.mu.Unlock()
+	if sc == nil {
+		t.Fatal("slow socket not found")
+	}
 	sc.writeMu.Lock()
+	held := true
+	defer func() {
+		if held {
+			sc.writeMu.Unlock()
+		}
+	}()
 	for i := range 6 {
 		e.play(sid, "A", "Song "+string(rune('A'+i)))
 	}
 	for range 6 {
 		fast.expect(string(bus.TypeTrackPlayed))
 	}
+	held = false
 	sc.writeMu.Unlock()
-	// Which client was held depends on map order: find the one that closed.
-	for _, c := range []*client{slow, fast} {
-		for {
-			_, err := c.next(3 * time.Second)
-			if err == nil {
-				continue
-			}
-			if websocket.IsCloseError(err, closeTooSlow) {
-				return
-			}
-			break
+	for {
+		_, err := slow.next(5 * time.Second)
+		if err == nil {
+			continue // what was queued before the overflow
 		}
+		if !websocket.IsCloseError(err, closeTooSlow) {
+			t.Fatalf("slow socket ended with %v, want close %d", err, closeTooSlow)
+		}
+		break
 	}
-	t.Fatal("no socket was closed with 4000")
+	// The fast phone is still served.
+	e.play(sid, "A", "After")
+	fast.expect(string(bus.TypeTrackPlayed))
 }
 
 func TestShutdownClosesWith1001(t *testing.T) {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -78,8 +79,19 @@ func (g *Gateway) serveWS(ws *websocket.Conn, ip string) {
 	c.finish()
 	if code != 0 {
 		_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
+		lingerClose(ws)
 	}
 	g.unregister(c)
+}
+
+// lingerClose reads and discards what the phone still sends, for up to a
+// second, until it answers our close frame and hangs up. Closing at once
+// with unread bytes makes the kernel send a reset, which can destroy the
+// close frame before the phone reads it: it would never learn the code.
+func lingerClose(ws *websocket.Conn) {
+	nc := ws.NetConn()
+	_ = nc.SetReadDeadline(time.Now().Add(time.Second))
+	_, _ = io.CopyN(io.Discard, nc, 1<<20)
 }
 
 func closeReason(code int) string {
@@ -118,40 +130,18 @@ func (c *conn) extendRead(d time.Duration) error {
 // socket must end, else 0.
 func (g *Gateway) handleFrame(c *conn, mt int, data []byte) int {
 	now := g.now()
+	f, ref, rj := parseFrame(mt, data)
 	if !c.limit.allow(now, g.cfg.RatePerSec, g.cfg.RateBurst) {
+		// Every refused frame is still answered (the page must learn why);
+		// a client that keeps flooding is closed after FloodClose of them.
 		if c.limit.over >= g.cfg.FloodClose {
 			return closePolicy
 		}
-		if c.limit.over == 1 || c.limit.over%20 == 0 { // don't answer a flood frame for frame
-			g.reply(c, nil, reject(codeRateLimited, "Too many messages: at most %v per second. Wait a moment.", g.cfg.RatePerSec))
-		}
+		g.reply(c, ref, reject(codeRateLimited, "Too many messages: at most %v per second. Wait a moment.", g.cfg.RatePerSec))
 		return 0
 	}
-	if mt != websocket.TextMessage {
-		g.reply(c, nil, reject(codeBinaryUnsupported, "Only text frames holding JSON are understood."))
-		return 0
-	}
-	if !utf8.Valid(data) {
-		g.reply(c, nil, reject(codeBadUTF8, "The frame is not valid UTF-8 text."))
-		return 0
-	}
-	trimmed := bytes.TrimSpace(data)
-	if len(trimmed) == 0 || trimmed[0] != '{' {
-		g.reply(c, nil, reject(codeBadJSON, "Each frame must be one JSON object."))
-		return 0
-	}
-	if depth(trimmed) > maxDepth {
-		g.reply(c, nil, reject(codeBadJSON, "The frame is nested more than %d levels deep.", maxDepth))
-		return 0
-	}
-	var f clientFrame
-	if err := json.Unmarshal(trimmed, &f); err != nil {
-		g.reply(c, nil, reject(codeBadJSON, "The frame is not valid JSON for this protocol: %s.", shortErr(err)))
-		return 0
-	}
-	ref, ok := validRef(f.Ref)
-	if !ok {
-		g.reply(c, nil, reject(codeBadRequest, "ref must be a string of at most 64 characters or a number."))
+	if rj != nil {
+		g.reply(c, ref, rj)
 		return 0
 	}
 	switch f.Type {
@@ -159,12 +149,45 @@ func (g *Gateway) handleFrame(c *conn, mt int, data []byte) int {
 		g.send(c, pongFrame{Type: framePong, Ref: ref, ServerTime: now.UTC()})
 	case frameSubscribe:
 		g.reply(c, ref, g.subscribe(c, f, ref))
-	case "":
-		g.reply(c, ref, reject(codeUnknownType, "The frame has no type."))
-	default:
-		g.reply(c, ref, reject(codeUnknownType, "Unknown frame type %.40q.", f.Type))
 	}
 	return 0
+}
+
+// parseFrame decodes one client frame, or says why it cannot. It is the
+// only decoder of what phones send (FuzzParseFrame). The returned ref is
+// set whenever the frame carried a valid one, so even a refusal can be
+// matched to its request.
+func parseFrame(mt int, data []byte) (clientFrame, json.RawMessage, *rejection) {
+	var f clientFrame
+	if mt != websocket.TextMessage {
+		return f, nil, reject(codeBinaryUnsupported, "Only text frames holding JSON are understood.")
+	}
+	if !utf8.Valid(data) {
+		return f, nil, reject(codeBadUTF8, "The frame is not valid UTF-8 text.")
+	}
+	trimmed := bytes.TrimSpace(data)
+	if len(trimmed) == 0 || trimmed[0] != '{' {
+		return f, nil, reject(codeBadJSON, "Each frame must be one JSON object.")
+	}
+	if depth(trimmed) > maxDepth {
+		return f, nil, reject(codeBadJSON, "The frame is nested more than %d levels deep.", maxDepth)
+	}
+	if err := json.Unmarshal(trimmed, &f); err != nil {
+		return clientFrame{}, nil, reject(codeBadJSON, "The frame is not valid JSON for this protocol: %s.", shortErr(err))
+	}
+	ref, ok := validRef(f.Ref)
+	if !ok {
+		return f, nil, reject(codeBadRequest, "ref must be a string of at most 64 characters or a number.")
+	}
+	f.Ref = ref
+	switch f.Type {
+	case framePing, frameSubscribe:
+		return f, ref, nil
+	case "":
+		return f, ref, reject(codeUnknownType, "The frame has no type.")
+	default:
+		return f, ref, reject(codeUnknownType, "Unknown frame type %.40q.", f.Type)
+	}
 }
 
 // subscribe switches c to the session in f and queues its snapshot.
