@@ -12,6 +12,7 @@ import (
 
 	"github.com/gofiber/fiber/v2"
 	"github.com/gofiber/fiber/v2/middleware/compress"
+	"github.com/gofiber/fiber/v2/middleware/etag"
 	"github.com/gofiber/fiber/v2/middleware/filesystem"
 	"github.com/skip2/go-qrcode"
 
@@ -38,11 +39,16 @@ func (g *Gateway) routes() {
 	}
 	// Pages are small but the Wi-Fi is bad: compress everything but /ws.
 	a.Use(compress.New(compress.Config{Level: compress.LevelBestCompression}))
+	// File names are not versioned, so pages and assets are revalidated on
+	// every load (a 304 costs a few bytes) and a phone never pairs a new
+	// page with old scripts after an upgrade.
+	a.Use(etag.New())
 	a.Get("/", g.page("index.html"))
 	a.Get("/s/:id", g.page("session.html"))
-	a.Use("/assets", filesystem.New(filesystem.Config{
-		Root: http.FS(mustSub(g.cfg.Assets, "assets")), MaxAge: 300,
-	}))
+	a.Use("/assets", func(c *fiber.Ctx) error {
+		c.Set(fiber.HeaderCacheControl, "no-cache")
+		return c.Next()
+	}, filesystem.New(filesystem.Config{Root: http.FS(mustSub(g.cfg.Assets, "assets"))}))
 	a.Use(func(c *fiber.Ctx) error {
 		return c.Status(fiber.StatusNotFound).SendString("Not found")
 	})
