@@ -43,6 +43,10 @@ type Config struct {
 	FloodClose    int           // refused frames in a row before closing 1008: 100
 	ListenerGrace time.Duration // a phone stays counted after its socket closes: 2 min
 	MaxSockets    int           // sockets held at once: 30000
+	// APIPerIPPerMinute caps REST requests from one address. It is only a
+	// high ceiling against floods: a venue can put 2,000 phones behind one
+	// address, each polling the lobby every 15 s. Default 12000.
+	APIPerIPPerMinute int
 
 	Logger *slog.Logger     // nil discards
 	Now    func() time.Time // nil is time.Now
@@ -67,6 +71,8 @@ func (c *Config) setDefaults() error {
 	def(&c.Writers, 2*runtime.GOMAXPROCS(0))
 	def(&c.FloodClose, 100)
 	def(&c.MaxSockets, 30000)
+	def(&c.APIPerIPPerMinute, 12000)
+	def(&c.APIPerIPPerMinute, 12000)
 	defDur(&c.WriteTimeout, 5*time.Second)
 	defDur(&c.ReadTimeout, 75*time.Second)
 	defDur(&c.PingInterval, 30*time.Second)
@@ -181,16 +187,21 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	return err
 }
 
-// register adds a socket, or refuses it while shutting down.
-func (g *Gateway) register(c *conn) bool {
+// register adds a socket. It refuses it while shutting down (1001) or when
+// MaxSockets are open (1013, try again later): the writer pool's work
+// channel is sized for MaxSockets, so past it a broadcast could block.
+func (g *Gateway) register(c *conn) (ok bool, code int) {
 	g.mu.Lock()
 	defer g.mu.Unlock()
 	if g.closing.Load() {
-		return false
+		return false, closeGoingAway
+	}
+	if len(g.conns) >= g.cfg.MaxSockets {
+		return false, closeTryLater
 	}
 	g.conns[c] = struct{}{}
 	g.live.Add(1)
-	return true
+	return true, 0
 }
 
 func (g *Gateway) unregister(c *conn) {

@@ -547,3 +547,48 @@ func TestREST(t *testing.T) {
 		t.Fatalf("qr: %d, %d bytes", resp.StatusCode, len(png))
 	}
 }
+
+// TestRESTFlood: past the per-address ceiling the API answers 429 with a
+// reason, and sockets are untouched.
+func TestRESTFlood(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.APIPerIPPerMinute = 20 })
+	sid := e.startSession("DJ")
+	c := e.dial()
+	c.subscribe(sid, nil)
+	limited := 0
+	for range 40 {
+		resp, err := http.Get(e.url + "/api/sessions")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode == http.StatusTooManyRequests {
+			var rerr RESTError
+			if json.NewDecoder(resp.Body).Decode(&rerr) != nil || rerr.Code != codeRateLimited || rerr.Reason == "" {
+				t.Fatalf("429 body = %+v", rerr)
+			}
+			limited++
+		}
+		resp.Body.Close()
+	}
+	if limited != 20 {
+		t.Fatalf("%d of 40 requests limited, want 20", limited)
+	}
+	e.play(sid, "Still", "Here")
+	c.expect(string(bus.TypeTrackPlayed))
+}
+
+// TestMaxSockets: past the limit a socket is closed with 1013 and the ones
+// already open keep working.
+func TestMaxSockets(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.MaxSockets = 2 })
+	sid := e.startSession("DJ")
+	a, b := e.dial(), e.dial()
+	a.subscribe(sid, nil)
+	b.subscribe(sid, nil)
+	third := e.dial()
+	if _, err := third.next(5 * time.Second); !websocket.IsCloseError(err, closeTryLater) {
+		t.Fatalf("third socket: %v, want close %d", err, closeTryLater)
+	}
+	e.play(sid, "Still", "Here")
+	a.expect(string(bus.TypeTrackPlayed))
+}

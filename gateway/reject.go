@@ -19,6 +19,7 @@ const (
 	closeGoingAway = 1001 // server shutting down: reconnect with backoff
 	closePolicy    = 1008 // flood
 	closeInternal  = 1011
+	closeTryLater  = 1013 // MaxSockets reached
 	closeTooSlow   = 4000 // outgoing queue overflowed: reconnect and resume
 )
 

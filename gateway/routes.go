@@ -14,6 +14,7 @@ import (
 	"github.com/gofiber/fiber/v2/middleware/compress"
 	"github.com/gofiber/fiber/v2/middleware/etag"
 	"github.com/gofiber/fiber/v2/middleware/filesystem"
+	"github.com/gofiber/fiber/v2/middleware/limiter"
 	"github.com/skip2/go-qrcode"
 
 	"github.com/pika-dj/pika/bus"
@@ -25,7 +26,13 @@ func (g *Gateway) routes() {
 	a.Get("/ws", g.upgrade)
 	a.Get("/healthz", g.health)
 
-	api := a.Group("/api", g.cors)
+	api := a.Group("/api", g.cors, limiter.New(limiter.Config{
+		Max: g.cfg.APIPerIPPerMinute, Expiration: time.Minute,
+		LimitReached: func(c *fiber.Ctx) error {
+			return c.Status(fiber.StatusTooManyRequests).JSON(RESTError{Code: codeRateLimited,
+				Reason: "Too many requests from this address; wait a minute and try again."})
+		},
+	}))
 	api.Get("/sessions", g.listSessions)
 	api.Get("/sessions/:id", g.getSession)
 	api.Get("/sessions/:id/history", g.history)

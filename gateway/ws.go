@@ -43,9 +43,10 @@ func (g *Gateway) upgrade(c *fiber.Ctx) error {
 // reads frames and runs each handler on a short-lived goroutine.
 func (g *Gateway) serveWS(ws *websocket.Conn, ip string) {
 	c := newConn(ws, g.cfg.QueueLen, ip)
-	if !g.register(c) {
+	if ok, code := g.register(c); !ok {
 		_ = ws.WriteControl(websocket.CloseMessage,
-			websocket.FormatCloseMessage(closeGoingAway, "server restarting"), time.Now().Add(time.Second))
+			websocket.FormatCloseMessage(code, closeReason(code)), time.Now().Add(time.Second))
+		lingerClose(ws)
 		return
 	}
 	ws.SetReadLimit(int64(g.cfg.MaxFrame))
@@ -104,6 +105,8 @@ func closeReason(code int) string {
 		return "too slow: reconnect"
 	case closeInternal:
 		return "internal error"
+	case closeTryLater:
+		return "server full: try again later"
 	}
 	return ""
 }
