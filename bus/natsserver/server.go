@@ -149,3 +149,10 @@ func (a slogAdapter) Fatalf(f string, v ...any)  { a.l.Error(fmt.Sprintf(f, v...
 func (a slogAdapter) Errorf(f string, v ...any)  { a.l.Error(fmt.Sprintf(f, v...), "src", "nats") }
 func (a slogAdapter) Debugf(f string, v ...any)  { a.l.Debug(fmt.Sprintf(f, v...), "src", "nats") }
 func (a slogAdapter) Tracef(f string, v ...any)  { a.l.Debug(fmt.Sprintf(f, v...), "src", "nats") }
+
+// SyncAlways reports whether JetStream syncs every write before it
+// acknowledges it.
+func (s *Server) SyncAlways() bool {
+	c := s.ns.JetStreamConfig()
+	return c != nil && c.SyncAlways
+}
