@@ -31,6 +31,8 @@ have_pkg ca-certificates || [ -s /etc/ssl/certs/ca-certificates.crt ] || missing
 # go test -race needs cgo, so a C compiler and the C library headers.
 command -v gcc >/dev/null || missing+=(gcc)
 have_pkg libc6-dev || [ -e /usr/include/stdlib.h ] || missing+=(libc6-dev)
+# The open-file-limit test runs pika under prlimit.
+command -v prlimit >/dev/null || missing+=(util-linux)
 # The browser tests drive Debian's chromium through playwright-core (no browser downloads).
 command -v chromium >/dev/null || missing+=(chromium fonts-liberation)
 if ! command -v node >/dev/null; then
