@@ -69,6 +69,15 @@ func (c *conn) enqueue(it outItem) (schedule bool) {
 	return true
 }
 
+// roomy reports whether c's queue is at most half full. Replies to a flood
+// are sent only then: a client that floods without reading would otherwise
+// overflow its queue and be closed as "too slow" instead of for flooding.
+func (c *conn) roomy() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.n <= len(c.queue)/2
+}
+
 // killLocked asks serveWS to end the socket with code: it wakes its read by
 // expiring the read deadline. c.mu must be held and c.closed false.
 func (c *conn) killLocked(code int) {

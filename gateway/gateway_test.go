@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -75,6 +76,23 @@ func (e *env) publish(sid string, typ bus.Type, fill func(*bus.Event)) bus.Event
 		e.t.Fatal(err)
 	}
 	return ev
+}
+
+// caughtUp waits until the gateway's feed of sid has folded event seq: a
+// stored event reaches the feed a moment after the publish returns.
+func (e *env) caughtUp(sid string, seq uint64) {
+	e.t.Helper()
+	testenv.Eventually(e.t, 5*time.Second, fmt.Sprintf("feed of %s at seq %d", sid, seq), func() bool {
+		e.gw.hub.mu.Lock()
+		f := e.gw.hub.feeds[sid]
+		e.gw.hub.mu.Unlock()
+		if f == nil {
+			return false
+		}
+		f.mu.Lock()
+		defer f.mu.Unlock()
+		return f.state.Seq >= seq
+	})
 }
 
 func (e *env) startSession(name string) string {
@@ -278,6 +296,7 @@ func TestResumeFromLastSeq(t *testing.T) {
 	for _, title := range []string{"Four", "Five", "Six"} {
 		e.play(sid, "A", title)
 	}
+	e.caughtUp(sid, 7)
 	// Seq 2 is now older than the 4 events kept: the snapshot says so.
 	snap = e.dial().subscribe(sid, &last)
 	r = snap["resume"].(map[string]any)

@@ -135,12 +135,15 @@ func (g *Gateway) handleFrame(c *conn, mt int, data []byte) int {
 	now := g.now()
 	f, ref, rj := parseFrame(mt, data)
 	if !c.limit.allow(now, g.cfg.RatePerSec, g.cfg.RateBurst) {
-		// Every refused frame is still answered (the page must learn why);
-		// a client that keeps flooding is closed after FloodClose of them.
+		// Every refused frame is answered (the page must learn why) while
+		// the socket's queue has room; a client that keeps flooding is
+		// closed after FloodClose of them.
 		if c.limit.over >= g.cfg.FloodClose {
 			return closePolicy
 		}
-		g.reply(c, ref, reject(codeRateLimited, "Too many messages: at most %v per second. Wait a moment.", g.cfg.RatePerSec))
+		if c.roomy() {
+			g.reply(c, ref, reject(codeRateLimited, "Too many messages: at most %v per second. Wait a moment.", g.cfg.RatePerSec))
+		}
 		return 0
 	}
 	if rj != nil {
