@@ -218,11 +218,7 @@ func (a *app) follow(ctx context.Context, src detect.Source, eng *desktop.Engine
 // manual reads "Artist - Title" lines typed in the terminal. End of input
 // never stops the server.
 func (a *app) manual(ctx context.Context, eng *desktop.Engine, log *slog.Logger) {
-	f, ok := a.stdin.(*os.File)
-	if !ok || f == nil {
-		return
-	}
-	if st, err := f.Stat(); err != nil || st.Mode()&os.ModeCharDevice == 0 {
+	if !a.typing() {
 		return // not a terminal: nobody is typing
 	}
 	lines := make(chan string)
@@ -250,6 +246,16 @@ func (a *app) manual(ctx context.Context, eng *desktop.Engine, log *slog.Logger)
 			a.manualLine(ctx, eng, strings.TrimSpace(line), log)
 		}
 	}
+}
+
+// typing reports whether standard input is a terminal a DJ can type in.
+func (a *app) typing() bool {
+	f, ok := a.stdin.(*os.File)
+	if !ok || f == nil {
+		return false
+	}
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
 }
 
 func (a *app) manualLine(ctx context.Context, eng *desktop.Engine, line string, log *slog.Logger) {
@@ -353,7 +359,10 @@ func (a *app) banner(cfg lanConfig, id bus.Identity, bound string, src detect.So
 	case src != nil:
 		fmt.Fprintf(w, "  Watching %s (%s).\n", src.Status().Path, src.Name())
 	}
-	fmt.Fprintln(w, "  Type \"Artist - Title\" and Enter to record a play by hand; /help for more. Ctrl-C stops.")
+	if a.typing() {
+		fmt.Fprintln(w, "  Type \"Artist - Title\" and Enter to record a play by hand; /help for more.")
+	}
+	fmt.Fprintln(w, "  Ctrl-C stops.")
 	return base
 }
 
