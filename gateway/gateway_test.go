@@ -611,3 +611,38 @@ func TestMaxSockets(t *testing.T) {
 	e.play(sid, "Still", "Here")
 	a.expect(string(bus.TypeTrackPlayed))
 }
+
+// TestServerPings: the server pings every socket at the WebSocket level,
+// and a socket that answers stays open.
+func TestServerPings(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.PingInterval = time.Second })
+	sid := e.startSession("DJ")
+	pinged := make(chan struct{}, 1)
+	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(e.url, "http")+"/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ws.Close()
+	ws.SetPingHandler(func(data string) error {
+		select {
+		case pinged <- struct{}{}:
+		default:
+		}
+		return ws.WriteControl(websocket.PongMessage, []byte(data), time.Now().Add(time.Second))
+	})
+	if err := ws.WriteJSON(frame{"type": "subscribe", "sessionId": sid, "clientId": "c-ping-test"}); err != nil {
+		t.Fatal(err)
+	}
+	go func() {
+		for {
+			if _, _, err := ws.ReadMessage(); err != nil {
+				return
+			}
+		}
+	}()
+	select {
+	case <-pinged:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no WebSocket ping within 5 s at a 1 s interval")
+	}
+}
