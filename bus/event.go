@@ -26,12 +26,24 @@ const (
 	TypeTrackPlayed    Type = "track.played"
 	TypeTrackStopped   Type = "track.stopped"
 	TypeSessionEnded   Type = "session.ended"
+
+	// Crowd interaction, published by the session's owner on the DJ side.
+	TypePollStarted           Type = "poll.started"
+	TypePollClosed            Type = "poll.closed"
+	TypeAnnouncementMade      Type = "announcement.made"
+	TypeAnnouncementCancelled Type = "announcement.cancelled"
+	TypePlayHidden            Type = "play.hidden"
+	TypePlayCorrected         Type = "play.corrected"
+	TypeBroadcastPaused       Type = "broadcast.paused"
+	TypeBroadcastResumed      Type = "broadcast.resumed"
 )
 
 // Known reports whether t is a type this version understands.
 func (t Type) Known() bool {
 	switch t {
-	case TypeSessionStarted, TypeTrackPlayed, TypeTrackStopped, TypeSessionEnded:
+	case TypeSessionStarted, TypeTrackPlayed, TypeTrackStopped, TypeSessionEnded,
+		TypePollStarted, TypePollClosed, TypeAnnouncementMade, TypeAnnouncementCancelled,
+		TypePlayHidden, TypePlayCorrected, TypeBroadcastPaused, TypeBroadcastResumed:
 		return true
 	}
 	return false
@@ -55,10 +67,16 @@ type Event struct {
 	At      time.Time `json:"at"`
 	DJ      string    `json:"djId"`
 
-	// Exactly one of these is set, matching Type (track.stopped has none).
-	Started *SessionStarted `json:"started,omitempty"`
-	Play    *Play           `json:"play,omitempty"`
-	Ended   *SessionEnded   `json:"ended,omitempty"`
+	// Exactly one of these is set, matching Type (track.stopped,
+	// broadcast.paused and broadcast.resumed have none).
+	Started      *SessionStarted `json:"started,omitempty"`
+	Play         *Play           `json:"play,omitempty"`
+	Ended        *SessionEnded   `json:"ended,omitempty"`
+	Poll         *Poll           `json:"poll,omitempty"`
+	PollResult   *PollResult     `json:"pollResult,omitempty"`
+	Announcement *Announcement   `json:"announcement,omitempty"`
+	Ref          *Ref            `json:"ref,omitempty"`
+	Correction   *Correction     `json:"correction,omitempty"`
 }
 
 // SessionStarted opens a session.
@@ -129,20 +147,27 @@ func (e *Event) Validate() error {
 		return invalid("no origin time")
 	}
 	payloads := 0
-	for _, set := range []bool{e.Started != nil, e.Play != nil, e.Ended != nil} {
+	for _, set := range []bool{e.Started != nil, e.Play != nil, e.Ended != nil, e.Poll != nil,
+		e.PollResult != nil, e.Announcement != nil, e.Ref != nil, e.Correction != nil} {
 		if set {
 			payloads++
 		}
 	}
+	need := func(present bool) error {
+		if !present || payloads != 1 {
+			return invalid("%s needs exactly its own payload", e.Type)
+		}
+		return nil
+	}
 	switch e.Type {
 	case TypeSessionStarted:
-		if e.Started == nil || payloads != 1 {
-			return invalid("%s needs exactly the started payload", e.Type)
+		if err := need(e.Started != nil); err != nil {
+			return err
 		}
 		return checkText("djName", e.Started.DJName, MaxNameLen, true)
 	case TypeTrackPlayed:
-		if e.Play == nil || payloads != 1 {
-			return invalid("%s needs exactly the play payload", e.Type)
+		if err := need(e.Play != nil); err != nil {
+			return err
 		}
 		if len(e.Play.SourceKey) > MaxKeyBytes || !utf8.ValidString(e.Play.SourceKey) {
 			return invalid("source key longer than %d bytes or not UTF-8", MaxKeyBytes)
@@ -151,19 +176,47 @@ func (e *Event) Validate() error {
 			return invalid("source name longer than 32 bytes")
 		}
 		return e.Play.Track.Validate()
-	case TypeTrackStopped:
+	case TypeTrackStopped, TypeBroadcastPaused, TypeBroadcastResumed:
 		if payloads != 0 {
 			return invalid("%s carries no payload", e.Type)
 		}
 		return nil
 	case TypeSessionEnded:
-		if e.Ended == nil || payloads != 1 {
-			return invalid("%s needs exactly the ended payload", e.Type)
+		if err := need(e.Ended != nil); err != nil {
+			return err
 		}
 		if e.Ended.Reason != EndByDJ && e.Ended.Reason != EndByIdle {
 			return invalid("end reason %q", e.Ended.Reason)
 		}
 		return nil
+	case TypePollStarted:
+		if err := need(e.Poll != nil); err != nil {
+			return err
+		}
+		return e.Poll.Validate()
+	case TypePollClosed:
+		if err := need(e.PollResult != nil); err != nil {
+			return err
+		}
+		return e.PollResult.Validate()
+	case TypeAnnouncementMade:
+		if err := need(e.Announcement != nil); err != nil {
+			return err
+		}
+		return e.Announcement.Validate()
+	case TypeAnnouncementCancelled, TypePlayHidden:
+		if err := need(e.Ref != nil); err != nil {
+			return err
+		}
+		if !ValidID(e.Ref.ID) {
+			return invalid("%s: id %q is not a ULID", e.Type, e.Ref.ID)
+		}
+		return nil
+	case TypePlayCorrected:
+		if err := need(e.Correction != nil); err != nil {
+			return err
+		}
+		return e.Correction.Validate()
 	default:
 		return invalid("unknown type %q", e.Type)
 	}

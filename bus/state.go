@@ -29,6 +29,11 @@ type SessionState struct {
 	Seq            uint64       `json:"seq"`
 	Current        *PlayedTrack `json:"currentTrack"`
 	Plays          int          `json:"plays"`
+	// Crowd interaction state: the open poll, the announcement being shown
+	// (until its EndsAt), and whether plays are hidden from dancers.
+	Poll         *Poll         `json:"poll,omitempty"`
+	Announcement *Announcement `json:"announcement,omitempty"`
+	Paused       bool          `json:"paused,omitempty"`
 }
 
 // Apply folds one event into the state. Events at or below the state's Seq
@@ -57,7 +62,35 @@ func (s *SessionState) Apply(e Event) bool {
 		s.Current = nil
 	case TypeSessionEnded:
 		at := e.At
-		s.EndedAt, s.EndReason, s.Current = &at, e.Ended.Reason, nil
+		s.EndedAt, s.EndReason, s.Current, s.Poll, s.Announcement = &at, e.Ended.Reason, nil, nil, nil
+	case TypePollStarted:
+		p := *e.Poll
+		s.Poll = &p
+	case TypePollClosed:
+		if s.Poll != nil && s.Poll.ID == e.PollResult.ID {
+			s.Poll = nil
+		}
+	case TypeAnnouncementMade:
+		a := *e.Announcement
+		s.Announcement = &a
+	case TypeAnnouncementCancelled:
+		if s.Announcement != nil && s.Announcement.ID == e.Ref.ID {
+			s.Announcement = nil
+		}
+	case TypePlayHidden:
+		if s.Current != nil && s.Current.PlayID == e.Ref.ID {
+			s.Current = nil
+		}
+	case TypePlayCorrected:
+		if s.Current != nil && s.Current.PlayID == e.Correction.PlayID {
+			c := *s.Current
+			c.Title, c.Artist = e.Correction.Title, e.Correction.Artist
+			s.Current = &c
+		}
+	case TypeBroadcastPaused:
+		s.Paused = true
+	case TypeBroadcastResumed:
+		s.Paused = false
 	}
 	return true
 }

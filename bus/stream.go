@@ -13,6 +13,34 @@ import (
 // no network at all.
 const SessionsBucket = "pika_sessions"
 
+// TalliesBucket keeps each session's latest Tally, for gateways that start
+// following a session and for /api/sessions' listener counts.
+const TalliesBucket = "pika_tallies"
+
+// SecretsBucket keeps the hash of each session's DJ secret, never the
+// secret: the DJ side owns it.
+const SecretsBucket = "pika_secrets"
+
+// ActionsStreamName is the stream of dancers' actions on the DJ's server.
+func ActionsStreamName(djID string) string { return "ACT_" + djID }
+
+// ActionsStreamConfig keeps every dancer action, deduplicated by action id
+// within Duplicates (the owner also deduplicates, for anything older).
+func ActionsStreamConfig(djID string) jetstream.StreamConfig {
+	return jetstream.StreamConfig{
+		Name:        ActionsStreamName(djID),
+		Description: "Pika! dancer actions for DJ " + djID,
+		Subjects:    []string{AllActions},
+		Storage:     jetstream.FileStorage,
+		Retention:   jetstream.LimitsPolicy,
+		Discard:     jetstream.DiscardOld,
+		MaxAge:      400 * 24 * time.Hour,
+		MaxMsgSize:  4096,
+		Duplicates:  10 * time.Minute,
+		Replicas:    1,
+	}
+}
+
 // StreamName is the DJ's session stream. It carries the DJ id so that the
 // cloud can source many DJs' streams side by side.
 func StreamName(djID string) string { return "DJ_" + djID }
@@ -56,6 +84,16 @@ func EnsureDJ(ctx context.Context, js jetstream.JetStream, djID string) (jetstre
 	kv, err := js.CreateOrUpdateKeyValue(ctx, SessionsKVConfig())
 	if err != nil {
 		return nil, nil, fmt.Errorf("bus: create bucket %s: %w", SessionsBucket, err)
+	}
+	if _, err := js.CreateOrUpdateStream(ctx, ActionsStreamConfig(djID)); err != nil {
+		return nil, nil, fmt.Errorf("bus: create stream %s: %w", ActionsStreamName(djID), err)
+	}
+	for _, b := range []string{TalliesBucket, SecretsBucket} {
+		if _, err := js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+			Bucket: b, History: 1, Storage: jetstream.FileStorage, Replicas: 1,
+		}); err != nil {
+			return nil, nil, fmt.Errorf("bus: create bucket %s: %w", b, err)
+		}
 	}
 	return st, kv, nil
 }

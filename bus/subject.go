@@ -28,3 +28,41 @@ func SessionOfSubject(subject string) string {
 	sid, _, _ := strings.Cut(rest, ".")
 	return sid
 }
+
+// Subjects of crowd interaction. Actions are stored (stream ActionsStream);
+// tallies, presence and commands are plain NATS messages.
+const (
+	actionPrefix   = "pika.a."
+	tallyPrefix    = "pika.t."
+	presencePrefix = "pika.p."
+	commandPrefix  = "pika.c."
+	// AllActions, AllTallies, AllPresence and AllCommands match every session.
+	AllActions  = "pika.a.>"
+	AllTallies  = "pika.t.*"
+	AllPresence = "pika.p.*"
+	AllCommands = "pika.c.*"
+)
+
+// ActionSubject is where a dancer action of session sid is published.
+func ActionSubject(sid string, k ActionKind) string { return actionPrefix + sid + "." + string(k) }
+
+// ActionFilter matches every action of one session.
+func ActionFilter(sid string) string { return actionPrefix + sid + ".>" }
+
+// TallySubject carries the session's tallies.
+func TallySubject(sid string) string { return tallyPrefix + sid }
+
+// PresenceSubject carries gateways' presence reports for the session.
+func PresenceSubject(sid string) string { return presencePrefix + sid }
+
+// CommandSubject is where the DJ's commands for the session are requested.
+func CommandSubject(sid string) string { return commandPrefix + sid }
+
+// LastToken returns the last token of a subject (the session id of a
+// tally, presence or command subject).
+func LastToken(subject string) string {
+	if i := strings.LastIndexByte(subject, '.'); i >= 0 {
+		return subject[i+1:]
+	}
+	return subject
+}
