@@ -99,15 +99,28 @@ func (c *conn) requestClose(code int) {
 }
 
 // finish marks the socket closed and waits until no writer is using it.
-// Only serveWS calls it, just before it returns.
-func (c *conn) finish() {
+// With flush, what is still queued is written first (within a second), so
+// the last replies reach the phone before the close frame. Only serveWS
+// calls it, just before it returns.
+func (c *conn) finish(flush bool) {
+	c.writeMu.Lock()
+	defer c.writeMu.Unlock()
 	c.mu.Lock()
+	var rest []outItem
+	if flush {
+		for i := 0; i < c.n; i++ {
+			rest = append(rest, c.queue[(c.head+i)%len(c.queue)])
+		}
+	}
 	c.closed = true
 	c.n = 0
 	c.mu.Unlock()
-	c.writeMu.Lock()
-	//lint:ignore SA2001 an empty critical section waits for the writer in flight
-	c.writeMu.Unlock()
+	deadline := time.Now().Add(time.Second)
+	for _, it := range rest {
+		if writeItem(c, it, deadline) != nil {
+			return
+		}
+	}
 }
 
 // writers is the shared pool that drains sockets' queues.
@@ -159,19 +172,7 @@ func (w *writers) drain(c *conn) {
 		c.n--
 		c.mu.Unlock()
 
-		deadline := time.Now().Add(w.writeTimeout)
-		var err error
-		switch {
-		case it.ping:
-			err = c.ws.WriteControl(websocket.PingMessage, nil, deadline)
-		case it.pm != nil:
-			_ = c.ws.SetWriteDeadline(deadline)
-			err = c.ws.WritePreparedMessage(it.pm)
-		default:
-			_ = c.ws.SetWriteDeadline(deadline)
-			err = c.ws.WriteMessage(websocket.TextMessage, it.data)
-		}
-		if err != nil {
+		if err := writeItem(c, it, time.Now().Add(w.writeTimeout)); err != nil {
 			// The socket is broken or stuck: end it. Its read fails and
 			// serveWS cleans up.
 			c.mu.Lock()
@@ -182,6 +183,20 @@ func (w *writers) drain(c *conn) {
 			c.mu.Unlock()
 			return
 		}
+	}
+}
+
+// writeItem writes one queued item. The caller holds c.writeMu.
+func writeItem(c *conn, it outItem, deadline time.Time) error {
+	switch {
+	case it.ping:
+		return c.ws.WriteControl(websocket.PingMessage, nil, deadline)
+	case it.pm != nil:
+		_ = c.ws.SetWriteDeadline(deadline)
+		return c.ws.WritePreparedMessage(it.pm)
+	default:
+		_ = c.ws.SetWriteDeadline(deadline)
+		return c.ws.WriteMessage(websocket.TextMessage, it.data)
 	}
 }
 

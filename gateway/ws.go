@@ -77,7 +77,9 @@ func (g *Gateway) serveWS(ws *websocket.Conn, ip string) {
 	if c.feed != nil {
 		g.hub.unsubscribe(c.feed, c, c.clientID)
 	}
-	c.finish()
+	// Flush what is queued unless the socket is being dropped for not
+	// reading (a write would only wait out its deadline).
+	c.finish(code != 0 && code != closeTooSlow)
 	if code != 0 {
 		_ = ws.WriteControl(websocket.CloseMessage, websocket.FormatCloseMessage(code, reason), time.Now().Add(time.Second))
 		lingerClose(ws)
