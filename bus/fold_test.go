@@ -159,7 +159,9 @@ func TestActionValidate(t *testing.T) {
 		func(a *bus.Action) { a.Client = "x" },
 		func(a *bus.Action) { a.Option = nil },
 		func(a *bus.Action) { a.PlayID = a.PollID },
-		func(a *bus.Action) { a.Kind, a.PlayID, a.PollID, a.Option, a.Tempo = bus.ActTempo, a.PollID, "", nil, "fast" },
+		func(a *bus.Action) {
+			a.Kind, a.PlayID, a.PollID, a.Option, a.Tempo = bus.ActTempo, a.PollID, "", nil, "fast"
+		},
 	}
 	for i, f := range bad {
 		a := good
