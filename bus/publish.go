@@ -30,6 +30,27 @@ func Publish(ctx context.Context, js jetstream.JetStream, e Event, log *slog.Log
 	msg.Data = data
 	msg.Header.Set(jetstream.MsgIDHeader, e.ID)
 	msg.Header.Set(HeaderOriginTime, e.At.UTC().Format(time.RFC3339Nano))
+	return publishRetrying(ctx, js, msg, string(e.Type), e.ID, log)
+}
+
+// PublishAction stores one dancer action the same way: its ID is the
+// message id, and a retry reuses it.
+func PublishAction(ctx context.Context, js jetstream.JetStream, a Action, log *slog.Logger) (duplicate bool, err error) {
+	if err := a.Validate(); err != nil {
+		return false, err
+	}
+	data, err := json.Marshal(a)
+	if err != nil {
+		return false, fmt.Errorf("bus: marshal action %s: %w", a.ID, err)
+	}
+	msg := nats.NewMsg(ActionSubject(a.Session, a.Kind))
+	msg.Data = data
+	msg.Header.Set(jetstream.MsgIDHeader, a.ID)
+	msg.Header.Set(HeaderOriginTime, a.At.UTC().Format(time.RFC3339Nano))
+	return publishRetrying(ctx, js, msg, string(a.Kind), a.ID, log)
+}
+
+func publishRetrying(ctx context.Context, js jetstream.JetStream, msg *nats.Msg, what, id string, log *slog.Logger) (bool, error) {
 	backoff := 50 * time.Millisecond
 	for attempt := 1; ; attempt++ {
 		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
@@ -39,14 +60,14 @@ func Publish(ctx context.Context, js jetstream.JetStream, e Event, log *slog.Log
 			return ack.Duplicate, nil
 		}
 		if ctx.Err() != nil {
-			return false, fmt.Errorf("bus: publish %s %s: gave up after %d attempts: %w", e.Type, e.ID, attempt, err)
+			return false, fmt.Errorf("bus: publish %s %s: gave up after %d attempts: %w", what, id, attempt, err)
 		}
 		if log != nil {
-			log.Warn("publish failed, retrying with the same event id", "event", e.ID, "type", e.Type, "attempt", attempt, "err", err)
+			log.Warn("publish failed, retrying with the same id", "id", id, "what", what, "attempt", attempt, "err", err)
 		}
 		select {
 		case <-ctx.Done():
-			return false, fmt.Errorf("bus: publish %s %s: %w", e.Type, e.ID, ctx.Err())
+			return false, fmt.Errorf("bus: publish %s %s: %w", what, id, ctx.Err())
 		case <-time.After(backoff):
 		}
 		backoff = min(backoff*2, 2*time.Second)
