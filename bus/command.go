@@ -38,6 +38,7 @@ type Command struct {
 	Seconds  int         `json:"seconds,omitempty"`  // poll.start timer (0: none); announce duration
 	Text     string      `json:"text,omitempty"`     // announce
 	PlayID   string      `json:"playId,omitempty"`   // play.hide, play.correct
+	PollID   string      `json:"pollId,omitempty"`   // poll.end, poll.cancel (empty: the open poll)
 	Title    string      `json:"title,omitempty"`    // play.correct
 	Artist   string      `json:"artist,omitempty"`   // play.correct
 }

@@ -84,6 +84,9 @@ type Engine struct {
 	// unsaved is a folded state whose PutState failed; the next put or Run
 	// retries it. The events themselves are stored, which is what counts.
 	unsaved *bus.SessionState
+	// observer, if set, sees every event this engine stores, in seq order,
+	// while op is held (the crowd Owner folds them).
+	observer func(bus.Event)
 }
 
 // session is a live session: its folded state and every event id stored in it.
@@ -481,6 +484,9 @@ func (e *Engine) commit(ctx context.Context, s *session, ev bus.Event) (stored b
 		}
 	}
 	e.mu.Unlock()
+	if e.observer != nil {
+		e.observer(ev)
+	}
 	e.log.Debug("event stored", "session", ev.Session, "seq", ev.Seq, "type", ev.Type, "event", ev.ID)
 	e.saveState(ctx, s.st)
 	select {

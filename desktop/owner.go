@@ -1,0 +1,399 @@
+package desktop
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/pika-dj/pika/bus"
+)
+
+// OwnerConfig is what the crowd Owner needs besides its Engine.
+type OwnerConfig struct {
+	Conn *nats.Conn          // core NATS: commands, presence, tallies
+	JS   jetstream.JetStream // the actions stream and the tallies and secrets buckets
+	// SecretDir keeps each session's DJ secret (0600 files) so the console
+	// link can be shown again after a restart. The bus keeps only hashes.
+	// Empty: secrets live in memory only.
+	SecretDir string
+	// OnNewSecret, if set, is called with a session's secret when it is
+	// made (to show the DJ the console link).
+	OnNewSecret func(sid, secret string)
+	Logger      *slog.Logger
+}
+
+// Owner folds the live session's dancer actions into tallies, counts its
+// listeners across gateways, and carries out the DJ's commands. It is the
+// one place on the DJ side where the crowd's truth is kept: gateways only
+// validate and fan out.
+type Owner struct {
+	eng       *Engine
+	cfg       OwnerConfig
+	log       *slog.Logger
+	dj        string
+	talliesKV jetstream.KeyValue
+	secretsKV jetstream.KeyValue
+
+	mu       sync.Mutex // guards the fields below
+	sid      string     // the session being folded
+	crowd    *bus.Crowd
+	dirty    bool
+	last     []byte // last tally published, without its time
+	cons     jetstream.ConsumeContext
+	presence map[string]map[string]seenReport // session → gateway → latest report
+	secrets  map[string]string                // session → secret
+	hashes   map[string]string                // session → stored hash
+	runCtx   context.Context
+}
+
+type seenReport struct {
+	clients []string
+	at      time.Time
+}
+
+// NewOwner attaches an Owner to eng.
+func NewOwner(ctx context.Context, eng *Engine, cfg OwnerConfig) (*Owner, error) {
+	if cfg.Conn == nil || cfg.JS == nil {
+		return nil, errors.New("desktop: owner needs a NATS connection and JetStream")
+	}
+	tkv, err := cfg.JS.KeyValue(ctx, bus.TalliesBucket)
+	if err != nil {
+		return nil, fmt.Errorf("desktop: open %s: %w", bus.TalliesBucket, err)
+	}
+	skv, err := cfg.JS.KeyValue(ctx, bus.SecretsBucket)
+	if err != nil {
+		return nil, fmt.Errorf("desktop: open %s: %w", bus.SecretsBucket, err)
+	}
+	log := cfg.Logger
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Owner{eng: eng, cfg: cfg, log: log, dj: eng.cfg.DJ, talliesKV: tkv, secretsKV: skv,
+		presence: map[string]map[string]seenReport{}, secrets: map[string]string{}, hashes: map[string]string{}}, nil
+}
+
+// Run folds, counts and answers until ctx ends. Start the Engine first.
+func (o *Owner) Run(ctx context.Context) error {
+	o.mu.Lock()
+	o.runCtx = ctx
+	o.mu.Unlock()
+	cmdSub, err := o.cfg.Conn.Subscribe(bus.AllCommands, func(m *nats.Msg) { o.onCommand(ctx, m) })
+	if err != nil {
+		return fmt.Errorf("desktop: owner: subscribe commands: %w", err)
+	}
+	defer func() { _ = cmdSub.Unsubscribe() }()
+	presSub, err := o.cfg.Conn.Subscribe(bus.AllPresence, o.onPresence)
+	if err != nil {
+		return fmt.Errorf("desktop: owner: subscribe presence: %w", err)
+	}
+	defer func() { _ = presSub.Unsubscribe() }()
+	// Attach to the engine while no event can be stored, and fold the live
+	// session's events so far: from then on every stored event reaches
+	// onEvent, in order.
+	if err := o.eng.lock(ctx); err != nil {
+		return nil
+	}
+	if err := o.eng.readyLocked(ctx); err != nil {
+		o.eng.unlock()
+		return fmt.Errorf("desktop: owner: %w", err)
+	}
+	o.eng.observer = o.onEvent
+	if cur := o.eng.cur; cur != nil {
+		evs := make([]bus.Event, 0, len(cur.seen))
+		for k, ev := range cur.seen {
+			if k == ev.ID {
+				evs = append(evs, ev)
+			}
+		}
+		sort.Slice(evs, func(i, j int) bool { return evs[i].Seq < evs[j].Seq })
+		for _, ev := range evs {
+			o.onEvent(ev)
+		}
+	}
+	o.eng.unlock()
+	defer func() {
+		_ = o.eng.lock(context.Background())
+		o.eng.observer = nil
+		o.eng.unlock()
+		o.mu.Lock()
+		if o.cons != nil {
+			o.cons.Stop()
+		}
+		o.mu.Unlock()
+	}()
+
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return nil
+		case <-tick.C:
+			o.publishTally(ctx)
+			o.expirePoll(ctx)
+		}
+	}
+}
+
+// onEvent folds one stored event. It runs with the engine's op held.
+func (o *Owner) onEvent(ev bus.Event) {
+	if ev.Type == bus.TypeSessionStarted || o.sid != ev.Session {
+		o.follow(ev.Session)
+	}
+	o.mu.Lock()
+	if o.sid == ev.Session {
+		o.crowd.Event(ev)
+		o.dirty = true
+	}
+	o.mu.Unlock()
+}
+
+// follow switches the fold to session sid: a new Crowd, its secret, and an
+// ordered consumer of its actions from the start.
+func (o *Owner) follow(sid string) {
+	o.mu.Lock()
+	if o.cons != nil {
+		o.cons.Stop()
+		o.cons = nil
+	}
+	o.sid, o.crowd, o.dirty, o.last = sid, bus.NewCrowd(), true, nil
+	ctx := o.runCtx
+	o.mu.Unlock()
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if err := o.ensureSecret(ctx, sid); err != nil {
+		o.log.Error("DJ secret not stored: DJ commands will be refused", "session", sid, "err", err)
+	}
+	cctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	cons, err := o.cfg.JS.OrderedConsumer(cctx, bus.ActionsStreamName(o.dj), jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{bus.ActionFilter(sid)}, DeliverPolicy: jetstream.DeliverAllPolicy,
+	})
+	if err != nil {
+		o.log.Error("cannot follow dancer actions", "session", sid, "err", err)
+		return
+	}
+	cc, err := cons.Consume(func(m jetstream.Msg) { o.onAction(ctx, m.Data()) })
+	if err != nil {
+		o.log.Error("cannot follow dancer actions", "session", sid, "err", err)
+		return
+	}
+	o.mu.Lock()
+	if o.sid == sid {
+		o.cons = cc
+	} else {
+		cc.Stop()
+	}
+	o.mu.Unlock()
+}
+
+// onAction folds one stored dancer action.
+func (o *Owner) onAction(ctx context.Context, data []byte) {
+	a, err := bus.DecodeAction(data)
+	if err != nil {
+		o.log.Warn("undecodable dancer action skipped", "err", err)
+		return
+	}
+	for attempt := 0; attempt < 2; attempt++ {
+		o.mu.Lock()
+		if o.sid != a.Session {
+			o.mu.Unlock()
+			return
+		}
+		v := o.crowd.Apply(a)
+		if v.Accepted() && !v.Duplicate {
+			o.dirty = true
+		}
+		o.mu.Unlock()
+		if v.Code != bus.CodeUnknownPlay && v.Code != bus.CodeUnknownPoll {
+			if !v.Accepted() {
+				o.log.Debug("dancer action refused", "action", a.ID, "code", v.Code)
+			}
+			return
+		}
+		// The gateway saw the play or poll, so it is stored; its event may
+		// still be on its way to onEvent. Once the engine's op is free,
+		// every stored event has been folded: try once more.
+		if err := o.eng.lock(ctx); err != nil {
+			return
+		}
+		o.eng.unlock()
+	}
+}
+
+// onPresence records one gateway's report.
+func (o *Owner) onPresence(m *nats.Msg) {
+	var p bus.Presence
+	if err := json.Unmarshal(m.Data, &p); err != nil || p.Session != bus.LastToken(m.Subject) || p.Gateway == "" || len(p.Clients) > 100000 {
+		return
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.presence[p.Session] == nil {
+		o.presence[p.Session] = map[string]seenReport{}
+	}
+	o.presence[p.Session][p.Gateway] = seenReport{clients: p.Clients, at: time.Now()}
+	if p.Session == o.sid {
+		o.dirty = true
+	}
+}
+
+// listenersLocked is the union of the clients fresh reports name.
+func (o *Owner) listenersLocked(sid string, now time.Time) int {
+	union := map[string]struct{}{}
+	for gw, r := range o.presence[sid] {
+		if now.Sub(r.at) > bus.PresenceExpiry {
+			delete(o.presence[sid], gw)
+			continue
+		}
+		for _, c := range r.clients {
+			union[c] = struct{}{}
+		}
+	}
+	return len(union)
+}
+
+// publishTally sends the live session's tally if it changed.
+func (o *Owner) publishTally(ctx context.Context) {
+	now := time.Now().UTC()
+	o.mu.Lock()
+	if o.crowd == nil {
+		o.mu.Unlock()
+		return
+	}
+	sid := o.sid
+	t := o.crowd.Tally(sid, time.Time{}, o.listenersLocked(sid, now))
+	key, _ := json.Marshal(t)
+	if !o.dirty && bytes.Equal(key, o.last) {
+		o.mu.Unlock()
+		return
+	}
+	if bytes.Equal(key, o.last) {
+		o.dirty = false
+		o.mu.Unlock()
+		return
+	}
+	o.last, o.dirty = key, false
+	o.mu.Unlock()
+	t.At = now
+	data, err := json.Marshal(t)
+	if err != nil {
+		o.log.Error("encode tally", "err", err)
+		return
+	}
+	if err := o.cfg.Conn.Publish(bus.TallySubject(sid), data); err != nil {
+		o.log.Warn("tally not sent", "session", sid, "err", err)
+	}
+	if _, err := o.talliesKV.Put(ctx, sid, data); err != nil {
+		o.log.Warn("tally not saved", "session", sid, "err", err)
+	}
+}
+
+// expirePoll closes the open poll when its timer has run out.
+func (o *Owner) expirePoll(ctx context.Context) {
+	st, ok := o.eng.State()
+	if !ok || st.Poll == nil || st.Poll.EndsAt == nil || time.Now().Before(*st.Poll.EndsAt) {
+		return
+	}
+	if _, err := o.closePoll(ctx, st.ID, st.Poll.ID, bus.PollTimedOut); err != nil && !errors.Is(err, errNoSession) {
+		o.log.Warn("poll timer: close failed", "session", st.ID, "poll", st.Poll.ID, "err", err)
+	}
+}
+
+// closePoll stores poll.closed for the session's open poll pollID.
+func (o *Owner) closePoll(ctx context.Context, sid, pollID, reason string) (bus.Event, error) {
+	return o.eng.emit(ctx, sid, bus.TypePollClosed, func(st *bus.SessionState, ev *bus.Event) error {
+		if st.Poll == nil || (pollID != "" && st.Poll.ID != pollID) {
+			return refuse(bus.CodeNotFound, "There is no open poll with that id.")
+		}
+		var res bus.PollResult
+		ok := false
+		o.mu.Lock()
+		if o.crowd != nil && o.sid == sid {
+			res, ok = o.crowd.PollResult(st.Poll.ID, reason)
+		}
+		o.mu.Unlock()
+		if !ok {
+			res = bus.PollResult{ID: st.Poll.ID, Reason: reason, Counts: make([]int, len(st.Poll.Options)), Winner: -1}
+		}
+		ev.PollResult = &res
+		return nil
+	})
+}
+
+// Secret returns the DJ secret of session sid, if this laptop holds it.
+func (o *Owner) Secret(sid string) (string, bool) {
+	o.mu.Lock()
+	s, ok := o.secrets[sid]
+	o.mu.Unlock()
+	if ok {
+		return s, true
+	}
+	if o.cfg.SecretDir == "" || !bus.ValidID(sid) {
+		return "", false
+	}
+	b, err := os.ReadFile(filepath.Join(o.cfg.SecretDir, sid))
+	if err != nil {
+		return "", false
+	}
+	return string(bytes.TrimSpace(b)), true
+}
+
+// ensureSecret makes the session's secret once: the hash goes to the bus,
+// the secret to this laptop only.
+func (o *Owner) ensureSecret(ctx context.Context, sid string) error {
+	if _, err := o.hash(ctx, sid); err == nil {
+		return nil
+	}
+	secret := bus.NewSecret()
+	if o.cfg.SecretDir != "" {
+		if err := os.MkdirAll(o.cfg.SecretDir, 0o700); err != nil {
+			return fmt.Errorf("desktop: make secrets folder: %w", err)
+		}
+		if err := bus.WriteFileAtomic(filepath.Join(o.cfg.SecretDir, sid), []byte(secret+"\n")); err != nil {
+			return fmt.Errorf("desktop: save DJ secret: %w", err)
+		}
+	}
+	hash := bus.HashSecret(secret)
+	if _, err := o.secretsKV.Put(ctx, sid, []byte(hash)); err != nil {
+		return fmt.Errorf("desktop: store DJ secret hash: %w", err)
+	}
+	o.mu.Lock()
+	o.secrets[sid], o.hashes[sid] = secret, hash
+	o.mu.Unlock()
+	if o.cfg.OnNewSecret != nil {
+		o.cfg.OnNewSecret(sid, secret)
+	}
+	return nil
+}
+
+// hash returns the stored hash of sid's secret.
+func (o *Owner) hash(ctx context.Context, sid string) (string, error) {
+	o.mu.Lock()
+	h, ok := o.hashes[sid]
+	o.mu.Unlock()
+	if ok {
+		return h, nil
+	}
+	entry, err := o.secretsKV.Get(ctx, sid)
+	if err != nil {
+		return "", err
+	}
+	h = string(entry.Value())
+	o.mu.Lock()
+	o.hashes[sid] = h
+	o.mu.Unlock()
+	return h, nil
+}
