@@ -88,6 +88,11 @@ export class Conn {
     this.attempt = 0;
   }
 
+  /** Whether a frame sent now would go out. */
+  get open() {
+    return !!this.ws && this.ws.readyState === WebSocket.OPEN;
+  }
+
   /**
    * Sends a frame with a fresh ref. The reply (ok, error or pong) goes to cb.
    * @param {Frame} frame
@@ -136,7 +141,9 @@ export class Conn {
         return;
       }
       if (!f || typeof f !== 'object' || typeof f.type !== 'string') return;
-      if (f.ref !== undefined && f.ref !== null) {
+      // Events carry a "ref" object of their own ({"id": …}): only a string
+      // or number ref is a reply to one of ours.
+      if (typeof f.ref === 'string' || typeof f.ref === 'number') {
         const p = this.pending.get(String(f.ref));
         if (p) {
           this.pending.delete(String(f.ref));

@@ -131,6 +131,49 @@ document.addEventListener('visibilitychange', () => {
 });
 if (!customElements.get('pika-ago')) customElements.define('pika-ago', PikaAgo);
 
+const B32 = '0123456789ABCDEFGHJKMNPQRSTVWXYZ';
+
+/**
+ * A ULID: 48 bits of milliseconds then 80 random bits, 26 characters of
+ * Crockford base32, uppercase. Actions queued offline keep theirs, so the
+ * server recognizes a retry.
+ * @param {number} [t] epoch milliseconds
+ */
+export function ulid(t = Date.now()) {
+  let s = '';
+  for (let i = 0; i < 10; i++) {
+    s = B32[t % 32] + s;
+    t = Math.floor(t / 32);
+  }
+  const r = new Uint8Array(16);
+  crypto.getRandomValues(r);
+  for (const b of r) s += B32[b & 31]; // 16 × 5 = 80 bits
+  return s;
+}
+
+/**
+ * "4:05" for a countdown; "1:02:00" past an hour.
+ * @param {number} left milliseconds
+ */
+export function countdown(left) {
+  const s = Math.max(0, Math.ceil(left / 1000));
+  const m = Math.floor(s / 60);
+  const pad = (/** @type {number} */ n) => String(n).padStart(2, '0');
+  return m >= 60 ? Math.floor(m / 60) + ':' + pad(m % 60) + ':' + pad(s % 60) : m + ':' + pad(s % 60);
+}
+
+/**
+ * A short buzz where the phone has one.
+ * @param {number | number[]} pattern
+ */
+export function buzz(pattern) {
+  try {
+    if (typeof navigator.vibrate === 'function') navigator.vibrate(pattern);
+  } catch {
+    /* not allowed before a tap, or not there */
+  }
+}
+
 /**
  * Shows a short message at the bottom of the screen for a few seconds.
  * @param {string} text
