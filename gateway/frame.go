@@ -7,20 +7,31 @@ import (
 	"github.com/pika-dj/pika/bus"
 )
 
-// Frame types the server sends that are not bus events.
+// Frame types the server sends that are not bus events. Tallies are also
+// not events, but the owner's bytes are forwarded as they are ("type":
+// "tally" is inside them).
 const (
-	frameOK        = "ok"
-	frameError     = "error"
-	framePong      = "pong"
-	frameSnapshot  = "snapshot"
-	frameListeners = "listeners"
+	frameOK       = "ok"
+	frameError    = "error"
+	framePong     = "pong"
+	frameSnapshot = "snapshot"
 )
 
 // Frame types a client sends.
 const (
 	frameSubscribe = "subscribe"
 	framePing      = "ping"
+	frameLike      = "like"
+	frameUnlike    = "unlike"
+	frameTempo     = "tempo"
+	frameVote      = "vote"
+	frameThanks    = "thanks"
+	frameLikes     = "likes" // the offline queue of likes and unlikes, in one frame
+	frameDJ        = "dj"
 )
+
+// maxBatch is the most items a likes frame may carry.
+const maxBatch = 100
 
 // clientFrame is every field any client frame may carry. Unknown fields are
 // ignored so that older gateways tolerate newer pages.
@@ -30,11 +41,48 @@ type clientFrame struct {
 	SessionID string          `json:"sessionId,omitempty"`
 	ClientID  string          `json:"clientId,omitempty"`
 	LastSeq   *uint64         `json:"lastSeq,omitempty"`
+
+	// Dancer actions.
+	ID     string      `json:"id,omitempty"` // the action's id, made by the page (optional)
+	PlayID string      `json:"playId,omitempty"`
+	Tempo  string      `json:"tempo,omitempty"`
+	PollID string      `json:"pollId,omitempty"`
+	Option *int        `json:"option,omitempty"`
+	Items  []batchItem `json:"items,omitempty"`
+
+	// DJ commands.
+	Secret   string   `json:"secret,omitempty"`
+	Command  string   `json:"command,omitempty"`
+	Question string   `json:"question,omitempty"`
+	Options  []string `json:"options,omitempty"`
+	Seconds  int      `json:"seconds,omitempty"`
+	Text     string   `json:"text,omitempty"`
+	Title    string   `json:"title,omitempty"`
+	Artist   string   `json:"artist,omitempty"`
+}
+
+// batchItem is one like or unlike of a likes frame.
+type batchItem struct {
+	ID     string `json:"id"`
+	PlayID string `json:"playId"`
+	Kind   string `json:"kind"` // "like" or "unlike"
 }
 
 type okFrame struct {
-	Type string          `json:"type"`
-	Ref  json.RawMessage `json:"ref,omitempty"`
+	Type      string          `json:"type"`
+	Ref       json.RawMessage `json:"ref,omitempty"`
+	Duplicate bool            `json:"duplicate,omitempty"`
+	ID        string          `json:"id,omitempty"`      // the poll or announcement a DJ command made
+	Results   []itemResult    `json:"results,omitempty"` // a likes frame's answers, one per item
+}
+
+// itemResult answers one item of a likes frame.
+type itemResult struct {
+	ID        string `json:"id"`
+	OK        bool   `json:"ok"`
+	Duplicate bool   `json:"duplicate,omitempty"`
+	Code      string `json:"code,omitempty"`
+	Reason    string `json:"reason,omitempty"`
 }
 
 type errorFrame struct {
@@ -50,10 +98,14 @@ type pongFrame struct {
 	ServerTime time.Time       `json:"serverTime"`
 }
 
-type listenersFrame struct {
-	Type      string `json:"type"`
-	SessionID string `json:"sessionId"`
-	Count     int    `json:"count"`
+// withheldPlay is what phones get instead of a track.played stored while
+// broadcasting was paused, or of a play the DJ hid: its seq, not its track.
+type withheldPlay struct {
+	V         int      `json:"v"`
+	Type      bus.Type `json:"type"`
+	Seq       uint64   `json:"seq"`
+	SessionID string   `json:"sessionId"`
+	Hidden    bool     `json:"hidden"`
 }
 
 // SessionInfo is a session as the REST API and snapshots show it.
@@ -69,10 +121,12 @@ type SessionInfo struct {
 	ListenerCount  int              `json:"listenerCount"`
 }
 
-func sessionInfo(s bus.SessionState, listeners int, now time.Time) SessionInfo {
+// sessionInfo shows s with current as its current track (the caller has
+// withheld a hidden or paused play already).
+func sessionInfo(s bus.SessionState, current *bus.PlayedTrack, listeners int, now time.Time) SessionInfo {
 	info := SessionInfo{
 		ID: s.ID, DJName: s.DJName, StartedAt: s.StartedAt, LastActivityAt: s.LastActivityAt,
-		Status: "live", CurrentTrack: s.Current, ListenerCount: listeners,
+		Status: "live", CurrentTrack: current, ListenerCount: listeners,
 	}
 	if s.Ended(now) {
 		info.Status, info.CurrentTrack = "ended", nil
@@ -93,6 +147,12 @@ type snapshotFrame struct {
 	NowPlaying    *bus.PlayedTrack  `json:"nowPlaying"`
 	History       []bus.PlayedTrack `json:"history"`
 	ListenerCount int               `json:"listenerCount"`
+	Poll          *bus.Poll         `json:"poll"`
+	Announcement  *bus.Announcement `json:"announcement"`
+	Paused        bool              `json:"paused"`
+	Tally         json.RawMessage   `json:"tally"` // nil marshals as null
+	Mine          bus.Mine          `json:"mine"`
+	Recovered     bool              `json:"recovered"`
 	Resume        *resumeInfo       `json:"resume,omitempty"`
 }
 

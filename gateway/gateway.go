@@ -2,6 +2,8 @@ package gateway
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -14,16 +16,26 @@ import (
 
 	"github.com/fasthttp/websocket"
 	"github.com/gofiber/fiber/v2"
+	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/pika-dj/pika/bus"
 )
 
 // Config configures a Gateway. The zero value of each optional field is
 // the default written beside it.
 type Config struct {
 	JS     jetstream.JetStream // required
+	Conn   *nats.Conn          // core NATS: tallies, presence, DJ commands; required
 	KV     jetstream.KeyValue  // the sessions bucket; required
 	Stream string              // the stream holding session events; required
-	Assets fs.FS               // the web pages (web.Assets()); nil serves none
+	// ActionsStream holds dancers' actions (bus.ActionsStreamName of the
+	// DJ); required, since only the caller knows the DJ id.
+	ActionsStream string
+	Assets        fs.FS // the web pages (web.Assets()); nil serves none
+	// ID names this gateway in presence reports; empty: a random one.
+	// Two gateways must not share it (the owner keeps one report per id).
+	ID string
 
 	// PublicURL is the base of dancer links in QR codes, e.g.
 	// "http://192.168.1.20:3000". Empty: taken from each request's Host.
@@ -41,20 +53,29 @@ type Config struct {
 	RatePerSec    float64       // client frames per second per socket: 20
 	RateBurst     float64       // burst: 40
 	FloodClose    int           // refused frames in a row before closing 1008: 100
-	ListenerGrace time.Duration // a phone stays counted after its socket closes: 2 min
+	ListenerGrace time.Duration // a phone stays counted after its socket closes: bus.ListenerGrace
+	PresenceEvery time.Duration // presence reports: bus.PresenceEvery
 	MaxSockets    int           // sockets held at once: 30000
 	// APIPerIPPerMinute caps REST requests from one address. It is only a
 	// high ceiling against floods: a venue can put 2,000 phones behind one
 	// address, each polling the lobby every 15 s. Default 12000.
 	APIPerIPPerMinute int
+	// ActionsPerIPPerMinute caps dancer actions from one address, above
+	// the per-dancer limits; as high, for the same reason. Default 60000.
+	ActionsPerIPPerMinute int
 
 	Logger *slog.Logger     // nil discards
 	Now    func() time.Time // nil is time.Now
 }
 
 func (c *Config) setDefaults() error {
-	if c.JS == nil || c.KV == nil || c.Stream == "" {
-		return errors.New("gateway: JetStream, the sessions bucket and the stream name are required")
+	if c.JS == nil || c.Conn == nil || c.KV == nil || c.Stream == "" || c.ActionsStream == "" {
+		return errors.New("gateway: JetStream, the NATS connection, the sessions bucket and both stream names are required")
+	}
+	if c.ID == "" {
+		var b [8]byte
+		_, _ = rand.Read(b[:])
+		c.ID = "gw-" + hex.EncodeToString(b[:])
 	}
 	def := func(v *int, d int) {
 		if *v <= 0 {
@@ -72,11 +93,12 @@ func (c *Config) setDefaults() error {
 	def(&c.FloodClose, 100)
 	def(&c.MaxSockets, 30000)
 	def(&c.APIPerIPPerMinute, 12000)
-	def(&c.APIPerIPPerMinute, 12000)
+	def(&c.ActionsPerIPPerMinute, 60000)
 	defDur(&c.WriteTimeout, 5*time.Second)
 	defDur(&c.ReadTimeout, 75*time.Second)
 	defDur(&c.PingInterval, 30*time.Second)
-	defDur(&c.ListenerGrace, 2*time.Minute)
+	defDur(&c.ListenerGrace, bus.ListenerGrace)
+	defDur(&c.PresenceEvery, bus.PresenceEvery)
 	if c.RatePerSec <= 0 {
 		c.RatePerSec = 20
 	}
@@ -101,6 +123,8 @@ type Gateway struct {
 	upgrader *websocket.FastHTTPUpgrader
 	hub      *hub
 	writers  *writers
+	dancers  *dancers
+	tallySub *nats.Subscription
 	ctx      context.Context
 	cancel   context.CancelFunc
 	bg       sync.WaitGroup // writers and the ticker
@@ -122,8 +146,17 @@ func New(cfg Config) (*Gateway, error) {
 		writers: newWriters(cfg.MaxSockets+1024, cfg.WriteTimeout),
 		ctx:     ctx, cancel: cancel, conns: map[*conn]struct{}{},
 	}
-	g.hub = &hub{js: cfg.JS, stream: cfg.Stream, log: cfg.Logger, now: cfg.Now, ringLen: 256,
-		grace: cfg.ListenerGrace, writers: g.writers, ctx: ctx, feeds: map[string]*feed{}}
+	g.hub = &hub{js: cfg.JS, stream: cfg.Stream, actionsStream: cfg.ActionsStream, log: cfg.Logger, now: cfg.Now,
+		ringLen: 256, grace: cfg.ListenerGrace, writers: g.writers, ctx: ctx, feeds: map[string]*feed{}}
+	g.dancers = newDancers(cfg.ActionsPerIPPerMinute)
+	// One subscription for every session's tallies: a tally for a session
+	// nobody follows here costs a map lookup.
+	sub, err := cfg.Conn.Subscribe(bus.AllTallies, func(m *nats.Msg) { g.hub.onTally(bus.LastToken(m.Subject), m.Data) })
+	if err != nil {
+		cancel()
+		return nil, fmt.Errorf("gateway: subscribe to tallies: %w", err)
+	}
+	g.tallySub = sub
 	g.app = fiber.New(fiber.Config{
 		// With ReduceMemoryUsage fasthttp drops its 4 KB request reader
 		// before a socket is hijacked; ReadBufferSize stays 4096 because it
@@ -181,6 +214,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	if e := g.app.ShutdownWithContext(ctx); e != nil && err == nil {
 		err = fmt.Errorf("gateway: stop http: %w", e)
 	}
+	_ = g.tallySub.Unsubscribe()
 	g.hub.stopAll()
 	g.cancel()
 	g.bg.Wait()
@@ -218,19 +252,26 @@ func (g *Gateway) Sockets() int {
 	return len(g.conns)
 }
 
-// background sends listener counts each second and pings every socket each
-// PingInterval, until ctx ends.
+// background reports presence each PresenceEvery, evicts idle feeds and
+// dancers each second and pings every socket each PingInterval, until ctx
+// ends.
 func (g *Gateway) background(ctx context.Context) {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	presence := time.NewTicker(g.cfg.PresenceEvery)
+	defer presence.Stop()
 	lastPing := g.now()
 	for {
 		select {
 		case <-ctx.Done():
 			return
+		case <-presence.C:
+			g.publishPresence()
+			continue
 		case <-tick.C:
 		}
 		g.hub.tick(10 * time.Minute)
+		g.dancers.forget(g.now())
 		if now := g.now(); now.Sub(lastPing) >= g.cfg.PingInterval {
 			lastPing = now
 			g.mu.Lock()

@@ -30,7 +30,7 @@ type env struct {
 func newEnv(t *testing.T, tweak func(*Config)) *env {
 	t.Helper()
 	b := testenv.NATS(t)
-	cfg := Config{JS: b.JS, KV: b.KV, Stream: bus.StreamName(b.DJ)}
+	cfg := Config{JS: b.JS, Conn: b.Conn, KV: b.KV, Stream: bus.StreamName(b.DJ), ActionsStream: bus.ActionsStreamName(b.DJ)}
 	if tweak != nil {
 		tweak(&cfg)
 	}
@@ -180,25 +180,20 @@ func (c *client) next(d time.Duration) (frame, error) {
 	}
 }
 
-// expect reads frames until one of type typ arrives, failing on anything
-// else but listener counts.
+// expect reads the next frame, failing unless it is of type typ.
 func (c *client) expect(typ string) frame {
 	c.t.Helper()
-	for {
-		f, err := c.next(5 * time.Second)
-		if err != nil {
-			c.t.Fatalf("waiting for %s: %v", typ, err)
-		}
-		if f.str("type") == typ {
-			return f
-		}
-		if f.str("type") != frameListeners {
-			c.t.Fatalf("waiting for %s, got %v", typ, f)
-		}
+	f, err := c.next(5 * time.Second)
+	if err != nil {
+		c.t.Fatalf("waiting for %s: %v", typ, err)
 	}
+	if f.str("type") != typ {
+		c.t.Fatalf("waiting for %s, got %v", typ, f)
+	}
+	return f
 }
 
-// quiet asserts that no frame but listener counts arrives within d.
+// quiet asserts that no frame at all arrives within d.
 func (c *client) quiet(d time.Duration) {
 	c.t.Helper()
 	deadline := time.Now().Add(d)
@@ -210,9 +205,7 @@ func (c *client) quiet(d time.Duration) {
 		if err != nil {
 			c.t.Fatalf("expected silence, socket closed: %v", err)
 		}
-		if f.str("type") != frameListeners {
-			c.t.Fatalf("expected nothing, got %v", f)
-		}
+		c.t.Fatalf("expected nothing, got %v", f)
 	}
 }
 
@@ -351,7 +344,14 @@ func TestBadInput(t *testing.T) {
 		}},
 		{"binary", codeBinaryUnsupported, func() { _ = bad.ws.WriteMessage(websocket.BinaryMessage, []byte(`{"type":"ping"}`)) }},
 		{"no type", codeUnknownType, func() { bad.send(`{"ref":"x"}`) }},
-		{"unknown type", codeUnknownType, func() { bad.send(`{"type":"like","ref":"x"}`) }},
+		{"unknown type", codeUnknownType, func() { bad.send(`{"type":"dance","ref":"x"}`) }},
+		{"action before subscribe", codeNotSubscribed, func() {
+			bad.send(`{"type":"like","ref":"x","playId":"` + bus.NewID(time.Now()) + `"}`)
+		}},
+		{"empty batch", codeBadRequest, func() { bad.send(`{"type":"likes","ref":"x","items":[]}`) }},
+		{"dj without secret", codeForbidden, func() {
+			bad.send(`{"type":"dj","ref":"x","sessionId":"` + sid + `","command":"session.end"}`)
+		}},
 		{"bad ref", codeBadRequest, func() { bad.send(`{"type":"ping","ref":{"a":1}}`) }},
 		{"long ref", codeBadRequest, func() { bad.send(`{"type":"ping","ref":"` + strings.Repeat("r", 65) + `"}`) }},
 		{"bad session id", codeBadRequest, func() {

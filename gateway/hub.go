@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -20,41 +21,55 @@ var errUnknownSession = errors.New("unknown session")
 
 // hub maps session ids to feeds.
 type hub struct {
-	js      jetstream.JetStream
-	stream  string
-	log     *slog.Logger
-	now     func() time.Time
-	ringLen int
-	grace   time.Duration // how long a listener stays counted after its last socket closes
-	writers *writers
-	ctx     context.Context // the gateway's lifetime: feeds' consumers end with it
+	js            jetstream.JetStream
+	stream        string // session events
+	actionsStream string // dancers' actions
+	log           *slog.Logger
+	now           func() time.Time
+	ringLen       int
+	grace         time.Duration // how long a listener stays counted after its last socket closes
+	writers       *writers
+	ctx           context.Context // the gateway's lifetime: feeds' consumers end with it
 
 	mu    sync.Mutex // guards feeds
 	feeds map[string]*feed
+
+	kvMu    sync.Mutex         // guards tallies
+	tallies jetstream.KeyValue // the tallies bucket, opened on first use
 }
 
-// feed follows one session: an ordered consumer replays its events from the
-// start and then delivers new ones; each is folded into the state and sent,
-// encoded once, to every subscribed socket.
+// feed follows one session: two ordered consumers replay its events and its
+// dancers' actions from the start and then deliver new ones. Events are
+// folded into the state and sent, encoded once, to every subscribed socket;
+// events and actions are folded into the crowd, which answers dancers'
+// actions and fills their snapshots.
 type feed struct {
 	sid   string
-	ready chan struct{} // closed once the events stored at creation are folded
+	ready chan struct{} // closed once the events and actions stored at creation are folded
 	err   error         // set before ready is closed if loading failed
-	stop  func()
 
 	mu        sync.Mutex // guards the fields below
+	stops     []func()   // the consumers' stops
 	state     bus.SessionState
-	plays     []bus.PlayedTrack // every play, oldest first
-	ring      []ringEvent       // the last ringLen events, oldest first
+	crowd     *bus.Crowd
+	plays     []bus.PlayedTrack   // every play, oldest first, as corrected
+	playIdx   map[string]int      // play id → index in plays
+	withheld  map[string]struct{} // plays hidden by the DJ or played while broadcasting was paused
+	pending   []bus.Action        // actions that arrived before the event they refer to
+	ring      []ringEvent         // the last ringLen events as phones get them, oldest first
 	conns     map[*conn]struct{}
 	listeners map[string]*listener
-	count     int // listeners counted at the last listeners frame
+	reported  bool // the last presence report named at least one phone
+	tally     json.RawMessage
+	tallyAt   time.Time
+	tallyN    int // the tally's listeners
 	idleSince time.Time
 }
 
 type ringEvent struct {
-	seq uint64
-	raw json.RawMessage
+	seq  uint64
+	play string // the play id of a track.played, so play.hidden can withhold it
+	raw  json.RawMessage
 }
 
 type listener struct {
@@ -62,15 +77,19 @@ type listener struct {
 	goneAt  time.Time
 }
 
+// maxPending bounds the actions kept waiting for their event.
+const maxPending = 256
+
 // get returns the session's feed, starting it if needed, once it has folded
-// every event stored so far. It returns errUnknownSession when the session
-// has no events at all.
+// every event and action stored so far. It returns errUnknownSession when
+// the session has no events at all.
 func (h *hub) get(ctx context.Context, sid string) (*feed, error) {
 	h.mu.Lock()
 	f, ok := h.feeds[sid]
 	if !ok {
 		f = &feed{sid: sid, ready: make(chan struct{}), conns: map[*conn]struct{}{},
-			listeners: map[string]*listener{}, idleSince: h.now()}
+			listeners: map[string]*listener{}, idleSince: h.now(), crowd: bus.NewCrowd(),
+			playIdx: map[string]int{}, withheld: map[string]struct{}{}}
 		h.feeds[sid] = f
 		go h.start(f)
 	}
@@ -91,112 +110,239 @@ func (h *hub) get(ctx context.Context, sid string) (*feed, error) {
 	return f, nil
 }
 
-// start loads a feed and keeps it following the stream until stopped.
-func (h *hub) start(f *feed) {
-	fail := func(err error) {
-		f.err = err
-		close(f.ready)
-	}
-	ctx, cancel := context.WithTimeout(h.ctx, 10*time.Second)
-	defer cancel()
-	st, err := h.js.Stream(ctx, h.stream)
-	if err != nil {
-		fail(fmt.Errorf("gateway: open stream %s: %w", h.stream, err))
-		return
-	}
-	last, err := st.GetLastMsgForSubject(ctx, bus.SessionFilter(f.sid))
-	if errors.Is(err, jetstream.ErrMsgNotFound) {
-		fail(errUnknownSession)
-		return
-	}
-	if err != nil {
-		fail(fmt.Errorf("gateway: find session %s: %w", f.sid, err))
-		return
-	}
-	target := last.Sequence
-	cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{bus.SessionFilter(f.sid)},
-		DeliverPolicy:  jetstream.DeliverAllPolicy,
-	})
-	if err != nil {
-		fail(fmt.Errorf("gateway: follow session %s: %w", f.sid, err))
-		return
-	}
-	var once sync.Once
-	cc, err := cons.Consume(func(msg jetstream.Msg) {
-		meta, err := msg.Metadata()
-		if err != nil {
-			h.log.Error("event without metadata", "session", f.sid, "err", err)
-			return
-		}
-		e, err := bus.Decode(msg.Data())
-		if err != nil {
-			// A stored event we cannot read is skipped, not fatal: phones
-			// must keep getting the rest.
-			h.log.Error("undecodable stored event", "session", f.sid, "subject", msg.Subject(), "err", err)
-		} else {
-			h.deliver(f, e, msg.Data())
-		}
-		if meta.Sequence.Stream >= target {
-			once.Do(func() { close(f.ready) })
-		}
-	}, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-		h.log.Warn("session consumer", "session", f.sid, "err", err)
-	}))
-	if err != nil {
-		fail(fmt.Errorf("gateway: consume session %s: %w", f.sid, err))
-		return
-	}
-	f.mu.Lock()
-	f.stop = cc.Stop
-	f.mu.Unlock()
+// ready reports whether f has loaded successfully.
+func (f *feed) loaded() bool {
 	select {
 	case <-f.ready:
-	case <-ctx.Done():
-		cc.Stop()
-		once.Do(func() { fail(fmt.Errorf("gateway: load session %s: %w", f.sid, ctx.Err())) })
+		return f.err == nil
+	default:
+		return false
 	}
 }
 
-// deliver folds one event into the feed and sends it to its sockets.
+// start loads a feed and keeps it following the streams until stopped.
+// Events are caught up before actions are read: an action refers to a play
+// or a poll, and the crowd refuses what it has not seen.
+func (h *hub) start(f *feed) {
+	ctx, cancel := context.WithTimeout(h.ctx, 10*time.Second)
+	defer cancel()
+	err := h.follow(ctx, f, h.stream, bus.SessionFilter(f.sid), true, func(data []byte, subject string) {
+		e, err := bus.Decode(data)
+		if err != nil {
+			// A stored event we cannot read is skipped, not fatal: phones
+			// must keep getting the rest.
+			h.log.Error("undecodable stored event", "session", f.sid, "subject", subject, "err", err)
+			return
+		}
+		h.deliver(f, e, data)
+	})
+	if err == nil {
+		err = h.follow(ctx, f, h.actionsStream, bus.ActionFilter(f.sid), false, func(data []byte, subject string) {
+			a, err := bus.DecodeAction(data)
+			if err != nil || a.Session != f.sid {
+				h.log.Error("undecodable stored action", "session", f.sid, "subject", subject, "err", err)
+				return
+			}
+			f.mu.Lock()
+			f.foldActionLocked(a)
+			f.mu.Unlock()
+		})
+	}
+	if err == nil {
+		h.loadTally(ctx, f)
+	}
+	if err != nil {
+		f.close()
+		f.err = err
+	}
+	close(f.ready)
+}
+
+// follow consumes every message of filter in stream, from the first, with
+// handle, and returns once it has handled all that were stored when it
+// started. The consumer keeps running until the feed closes. With
+// mustExist, a filter with no messages is errUnknownSession.
+func (h *hub) follow(ctx context.Context, f *feed, stream, filter string, mustExist bool, handle func(data []byte, subject string)) error {
+	st, err := h.js.Stream(ctx, stream)
+	if err != nil {
+		return fmt.Errorf("gateway: open stream %s: %w", stream, err)
+	}
+	var target uint64
+	last, err := st.GetLastMsgForSubject(ctx, filter)
+	switch {
+	case errors.Is(err, jetstream.ErrMsgNotFound):
+		if mustExist {
+			return errUnknownSession
+		}
+	case err != nil:
+		return fmt.Errorf("gateway: find %s in %s: %w", filter, stream, err)
+	default:
+		target = last.Sequence
+	}
+	cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{filter},
+		DeliverPolicy:  jetstream.DeliverAllPolicy,
+	})
+	if err != nil {
+		return fmt.Errorf("gateway: follow %s in %s: %w", filter, stream, err)
+	}
+	caught := make(chan struct{})
+	var once sync.Once
+	if target == 0 {
+		once.Do(func() { close(caught) })
+	}
+	cc, err := cons.Consume(func(msg jetstream.Msg) {
+		meta, err := msg.Metadata()
+		if err != nil {
+			h.log.Error("message without metadata", "session", f.sid, "stream", stream, "err", err)
+			return
+		}
+		handle(msg.Data(), msg.Subject())
+		if meta.Sequence.Stream >= target {
+			once.Do(func() { close(caught) })
+		}
+	}, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
+		h.log.Warn("session consumer", "session", f.sid, "stream", stream, "err", err)
+	}))
+	if err != nil {
+		return fmt.Errorf("gateway: consume %s in %s: %w", filter, stream, err)
+	}
+	f.mu.Lock()
+	f.stops = append(f.stops, cc.Stop)
+	f.mu.Unlock()
+	select {
+	case <-caught:
+		return nil
+	case <-ctx.Done():
+		return fmt.Errorf("gateway: load %s from %s: %w", filter, stream, ctx.Err())
+	}
+}
+
+// deliver folds one event into the feed and sends it to its sockets: as
+// stored, except a play that phones must not see (withheld).
 func (h *hub) deliver(f *feed, e bus.Event, raw []byte) {
 	f.mu.Lock()
+	defer f.mu.Unlock()
+	paused := f.state.Paused
 	if !f.state.Apply(e) {
-		f.mu.Unlock()
 		return // already folded (a redelivery)
 	}
-	if e.Type == bus.TypeTrackPlayed {
+	f.crowd.Event(e)
+	out := append(json.RawMessage(nil), raw...)
+	play := ""
+	switch e.Type {
+	case bus.TypeTrackPlayed:
+		play = e.ID
+		f.playIdx[e.ID] = len(f.plays)
 		f.plays = append(f.plays, *f.state.Current)
+		if paused {
+			f.withheld[e.ID] = struct{}{}
+			out = withheldFrame(e.Session, e.Seq)
+		}
+	case bus.TypePlayHidden:
+		f.withheld[e.Ref.ID] = struct{}{}
+		// A phone resuming from before the hide gets the play withheld too.
+		for i := range f.ring {
+			if f.ring[i].play == e.Ref.ID {
+				f.ring[i].raw = withheldFrame(e.Session, f.ring[i].seq)
+			}
+		}
+	case bus.TypePlayCorrected:
+		if i, ok := f.playIdx[e.Correction.PlayID]; ok {
+			f.plays[i].Title, f.plays[i].Artist = e.Correction.Title, e.Correction.Artist
+		}
 	}
-	cp := append(json.RawMessage(nil), raw...)
+	if len(f.pending) > 0 {
+		f.retryPendingLocked()
+	}
 	if len(f.ring) == h.ringLen {
 		copy(f.ring, f.ring[1:])
 		f.ring = f.ring[:len(f.ring)-1]
 	}
-	f.ring = append(f.ring, ringEvent{seq: e.Seq, raw: cp})
-	var pm *websocket.PreparedMessage
-	if len(f.conns) > 0 {
-		var err error
-		if pm, err = websocket.NewPreparedMessage(websocket.TextMessage, cp); err != nil {
-			h.log.Error("prepare frame", "session", f.sid, "err", err)
-		}
-	}
-	h.broadcastLocked(f, outItem{pm: pm})
-	f.mu.Unlock()
+	f.ring = append(f.ring, ringEvent{seq: e.Seq, play: play, raw: out})
+	h.broadcastRawLocked(f, out)
 }
 
-// broadcastLocked enqueues it on every socket of f. f.mu must be held: it
-// orders broadcasts against snapshots, so no socket misses or doubles an
-// event between its snapshot and the live stream.
-func (h *hub) broadcastLocked(f *feed, it outItem) {
-	if it.pm == nil && it.data == nil {
+// withheldFrame is a track.played as phones see it when they must not see
+// the track: its seq, so they know they missed nothing, and hidden.
+func withheldFrame(sid string, seq uint64) json.RawMessage {
+	b, _ := json.Marshal(withheldPlay{V: bus.Version, Type: bus.TypeTrackPlayed, Seq: seq, SessionID: sid, Hidden: true})
+	return b
+}
+
+// foldActionLocked folds one stored action. One that refers to a play or
+// poll this feed has not seen yet (the actions stream ran ahead of the
+// events stream) waits for the next events. f.mu must be held.
+func (f *feed) foldActionLocked(a bus.Action) {
+	v := f.crowd.Apply(a)
+	if v.Code == bus.CodeUnknownPlay || v.Code == bus.CodeUnknownPoll {
+		if len(f.pending) == maxPending {
+			f.pending = f.pending[1:]
+		}
+		f.pending = append(f.pending, a)
+	}
+}
+
+func (f *feed) retryPendingLocked() {
+	kept := f.pending[:0]
+	for _, a := range f.pending {
+		if v := f.crowd.Apply(a); v.Code == bus.CodeUnknownPlay || v.Code == bus.CodeUnknownPoll {
+			kept = append(kept, a)
+		}
+	}
+	clear(f.pending[len(kept):])
+	f.pending = kept
+}
+
+// broadcastRawLocked enqueues one frame, encoded once, on every socket of
+// f. f.mu must be held: it orders broadcasts against snapshots, so no
+// socket misses or doubles an event between its snapshot and the live
+// stream.
+func (h *hub) broadcastRawLocked(f *feed, data []byte) {
+	if len(f.conns) == 0 {
 		return
 	}
+	pm, err := websocket.NewPreparedMessage(websocket.TextMessage, data)
+	if err != nil {
+		h.log.Error("prepare frame", "session", f.sid, "err", err)
+		return
+	}
+	it := outItem{pm: pm}
 	for c := range f.conns {
 		if c.enqueue(it) {
 			h.writers.schedule(h.ctx, c)
 		}
 	}
+}
+
+// currentLocked is the current play as phones may see it.
+func (f *feed) currentLocked() *bus.PlayedTrack {
+	cur := f.state.Current
+	if cur == nil {
+		return nil
+	}
+	if _, ok := f.withheld[cur.PlayID]; ok {
+		return nil
+	}
+	return cur
+}
+
+// historyLocked lists up to limit plays phones may see, newest first.
+func (f *feed) historyLocked(limit int) []bus.PlayedTrack {
+	out := make([]bus.PlayedTrack, 0, min(limit, len(f.plays)))
+	for i := len(f.plays) - 1; i >= 0 && len(out) < limit; i-- {
+		if _, ok := f.withheld[f.plays[i].PlayID]; !ok {
+			out = append(out, f.plays[i])
+		}
+	}
+	return out
+}
+
+// listenerCountLocked is the best count this gateway knows: the owner's
+// union across gateways (from its last tally), or this gateway's own
+// phones if that is more (the tally is up to a few seconds old).
+func (f *feed) listenerCountLocked(now time.Time, grace time.Duration) int {
+	return max(f.tallyN, len(f.listenersLocked(now, grace)))
 }
 
 // subscribe attaches c to f and queues its snapshot, in one step under f.mu.
@@ -214,16 +360,22 @@ func (h *hub) subscribe(f *feed, c *conn, clientID string, lastSeq *uint64) erro
 	now := h.now()
 	snap := snapshotFrame{
 		Type: frameSnapshot, SessionID: f.sid, Seq: f.state.Seq,
-		Session: sessionInfo(f.state, f.listenerCountLocked(now, h.grace), now),
-		History: make([]bus.PlayedTrack, 0, min(len(f.plays), snapshotHistory)),
+		Session:    sessionInfo(f.state, f.currentLocked(), f.listenerCountLocked(now, h.grace), now),
+		History:    f.historyLocked(snapshotHistory),
+		Poll:       f.state.Poll,
+		Paused:     f.state.Paused,
+		Tally:      f.tally,
+		Mine:       f.crowd.Mine(clientID),
+		NowPlaying: nil,
 	}
 	snap.ListenerCount = snap.Session.ListenerCount
 	snap.NowPlaying = snap.Session.CurrentTrack
-	for i := len(f.plays) - 1; i >= 0 && len(snap.History) < snapshotHistory; i-- {
-		snap.History = append(snap.History, f.plays[i])
+	if a := f.state.Announcement; a != nil && now.Before(a.EndsAt) {
+		snap.Announcement = a
 	}
 	if lastSeq != nil {
 		snap.Resume = f.resumeLocked(*lastSeq)
+		snap.Recovered = snap.Resume.Complete
 	}
 	data, err := json.Marshal(snap)
 	if err != nil {
@@ -278,54 +430,31 @@ func (h *hub) unsubscribe(f *feed, c *conn, clientID string) {
 	}
 }
 
-// listenerCountLocked counts distinct phones: those with a socket open, and
-// those whose last socket closed less than grace ago (a phone in a pocket
-// drops its socket; it has not left the floor).
-func (f *feed) listenerCountLocked(now time.Time, grace time.Duration) int {
-	n := 0
+// listenersLocked lists the client ids of this gateway's phones, sorted:
+// those with a socket open, and those whose last socket closed less than
+// grace ago (a phone in a pocket drops its socket; it has not left the
+// floor). It forgets the others.
+func (f *feed) listenersLocked(now time.Time, grace time.Duration) []string {
+	ids := make([]string, 0, len(f.listeners))
 	for id, l := range f.listeners {
 		switch {
 		case l.sockets > 0 || now.Sub(l.goneAt) < grace:
-			n++
+			ids = append(ids, id)
 		default:
 			delete(f.listeners, id)
 		}
 	}
-	return n
+	slices.Sort(ids)
+	return ids
 }
 
-// tick sends changed listener counts, at most once per call per session,
-// and stops feeds nobody has followed for evictAfter.
+// tick stops feeds nobody has followed for evictAfter.
 func (h *hub) tick(evictAfter time.Duration) {
 	now := h.now()
-	h.mu.Lock()
-	feeds := make([]*feed, 0, len(h.feeds))
-	for _, f := range h.feeds {
-		feeds = append(feeds, f)
-	}
-	h.mu.Unlock()
-	for _, f := range feeds {
-		select {
-		case <-f.ready:
-		default:
-			continue
-		}
-		if f.err != nil {
-			continue
-		}
+	for _, f := range h.loadedFeeds() {
 		f.mu.Lock()
-		n := f.listenerCountLocked(now, h.grace)
-		if n != f.count {
-			f.count = n
-			data, err := json.Marshal(listenersFrame{Type: frameListeners, SessionID: f.sid, Count: n})
-			if err == nil {
-				pm, err := websocket.NewPreparedMessage(websocket.TextMessage, data)
-				if err == nil {
-					h.broadcastLocked(f, outItem{pm: pm})
-				}
-			}
-		}
-		evict := len(f.conns) == 0 && len(f.listeners) == 0 && now.Sub(f.idleSince) > evictAfter
+		n := len(f.listenersLocked(now, h.grace))
+		evict := len(f.conns) == 0 && n == 0 && now.Sub(f.idleSince) > evictAfter
 		f.mu.Unlock()
 		if evict {
 			h.mu.Lock()
@@ -338,41 +467,89 @@ func (h *hub) tick(evictAfter time.Duration) {
 	}
 }
 
-// listenerCount is the session's count if this gateway follows it.
-func (h *hub) listenerCount(sid string) int {
+// loadedFeeds lists the feeds that have loaded.
+func (h *hub) loadedFeeds() []*feed {
+	h.mu.Lock()
+	feeds := make([]*feed, 0, len(h.feeds))
+	for _, f := range h.feeds {
+		feeds = append(feeds, f)
+	}
+	h.mu.Unlock()
+	return slices.DeleteFunc(feeds, func(f *feed) bool { return !f.loaded() })
+}
+
+// presence is this gateway's report for every session it has phones of.
+// A session whose phones all left gets one last, empty report so the
+// owner stops counting them at once rather than when the report expires.
+func (h *hub) presence(gateway string) []bus.Presence {
+	now := h.now()
+	var out []bus.Presence
+	for _, f := range h.loadedFeeds() {
+		f.mu.Lock()
+		ids := f.listenersLocked(now, h.grace)
+		send := len(ids) > 0 || f.reported
+		f.reported = len(ids) > 0
+		f.mu.Unlock()
+		if send {
+			out = append(out, bus.Presence{V: bus.Version, Gateway: gateway, Session: f.sid, Clients: ids, At: now.UTC()})
+		}
+	}
+	return out
+}
+
+// followed returns the session's feed if this gateway has loaded it.
+func (h *hub) followed(sid string) *feed {
 	h.mu.Lock()
 	f := h.feeds[sid]
 	h.mu.Unlock()
-	if f == nil {
-		return 0
+	if f == nil || !f.loaded() {
+		return nil
 	}
-	select {
-	case <-f.ready:
-	default:
-		return 0
-	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.listenerCountLocked(h.now(), h.grace)
+	return f
 }
 
-// stopAll stops every feed's consumer.
+// restInfo is a session from the sessions bucket as /api/sessions shows
+// it. A session followed here is shown from its feed, which knows which
+// play is withheld; otherwise, while broadcasting is paused, the current
+// track is withheld to be safe. The listener count is the stored tally's.
+func (h *hub) restInfo(ctx context.Context, s bus.SessionState, now time.Time) SessionInfo {
+	if f := h.followed(s.ID); f != nil {
+		f.mu.Lock()
+		if f.state.Seq >= s.Seq {
+			info := sessionInfo(f.state, f.currentLocked(), f.listenerCountLocked(now, h.grace), now)
+			f.mu.Unlock()
+			return info
+		}
+		f.mu.Unlock()
+	}
+	cur := s.Current
+	if s.Paused {
+		cur = nil
+	}
+	return sessionInfo(s, cur, h.storedListeners(ctx, s.ID), now)
+}
+
+// stopAll stops every feed's consumers.
 func (h *hub) stopAll() {
 	h.mu.Lock()
-	defer h.mu.Unlock()
+	feeds := make([]*feed, 0, len(h.feeds))
 	for sid, f := range h.feeds {
-		f.close()
+		feeds = append(feeds, f)
 		delete(h.feeds, sid)
+	}
+	h.mu.Unlock()
+	for _, f := range feeds {
+		f.close()
 	}
 }
 
-// close stops the feed's consumer, if it has one.
+// close stops the feed's consumers.
 func (f *feed) close() {
 	f.mu.Lock()
-	stop := f.stop
-	f.stop = nil
+	stops := f.stops
+	f.stops = nil
 	f.mu.Unlock()
-	if stop != nil {
+	for _, stop := range stops {
 		stop()
 	}
 }

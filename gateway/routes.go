@@ -135,7 +135,7 @@ func (g *Gateway) listSessions(c *fiber.Ctx) error {
 	out := make([]SessionInfo, 0, len(states))
 	for _, s := range states {
 		if !s.Ended(now) {
-			out = append(out, sessionInfo(s, g.hub.listenerCount(s.ID), now))
+			out = append(out, g.hub.restInfo(ctx, s, now))
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].StartedAt.After(out[j].StartedAt) })
@@ -182,12 +182,13 @@ func (g *Gateway) getSession(c *fiber.Ctx) error {
 	}
 	now := g.now()
 	f.mu.Lock()
-	info := sessionInfo(f.state, f.listenerCountLocked(now, g.hub.grace), now)
+	info := sessionInfo(f.state, f.currentLocked(), f.listenerCountLocked(now, g.hub.grace), now)
 	f.mu.Unlock()
 	return c.JSON(info)
 }
 
-// history: every play, newest first, folded from the stream.
+// history: every play phones may see, newest first, as corrected, folded
+// from the stream.
 func (g *Gateway) history(c *fiber.Ctx) error {
 	sid, ok := sessionParam(c)
 	if !ok {
@@ -207,10 +208,7 @@ func (g *Gateway) history(c *fiber.Ctx) error {
 		return nil
 	}
 	f.mu.Lock()
-	out := make([]bus.PlayedTrack, 0, min(limit, len(f.plays)))
-	for i := len(f.plays) - 1; i >= 0 && len(out) < limit; i-- {
-		out = append(out, f.plays[i])
-	}
+	out := f.historyLocked(limit)
 	f.mu.Unlock()
 	return c.JSON(out)
 }

@@ -157,6 +157,12 @@ func (g *Gateway) handleFrame(c *conn, mt int, data []byte) int {
 		g.send(c, pongFrame{Type: framePong, Ref: ref, ServerTime: now.UTC()})
 	case frameSubscribe:
 		g.reply(c, ref, g.subscribe(c, f, ref))
+	case frameLike, frameUnlike, frameTempo, frameVote, frameThanks:
+		g.reply(c, ref, g.action(c, f, ref, now))
+	case frameLikes:
+		g.reply(c, ref, g.likes(c, f, ref, now))
+	case frameDJ:
+		g.reply(c, ref, g.command(c, f, ref))
 	}
 	return 0
 }
@@ -189,7 +195,12 @@ func parseFrame(mt int, data []byte) (clientFrame, json.RawMessage, *rejection) 
 	}
 	f.Ref = ref
 	switch f.Type {
-	case framePing, frameSubscribe:
+	case framePing, frameSubscribe, frameLike, frameUnlike, frameTempo, frameVote, frameThanks, frameDJ:
+		return f, ref, nil
+	case frameLikes:
+		if len(f.Items) == 0 || len(f.Items) > maxBatch {
+			return f, ref, reject(codeBadRequest, "items must hold 1 to %d likes.", maxBatch)
+		}
 		return f, ref, nil
 	case "":
 		return f, ref, reject(codeUnknownType, "The frame has no type.")
@@ -203,7 +214,7 @@ func (g *Gateway) subscribe(c *conn, f clientFrame, ref json.RawMessage) error {
 	if !bus.ValidID(f.SessionID) {
 		return reject(codeBadRequest, "sessionId must be a session id from a Pika! link.")
 	}
-	if !validClientID(f.ClientID) {
+	if !bus.ValidClientID(f.ClientID) {
 		return reject(codeBadRequest, "clientId must be 8–64 letters, digits, '-' or '_'.")
 	}
 	ctx, cancel := context.WithTimeout(g.ctx, 10*time.Second)
@@ -280,19 +291,6 @@ func validRef(ref json.RawMessage) (json.RawMessage, bool) {
 		return ref, true
 	}
 	return nil, false
-}
-
-func validClientID(s string) bool {
-	if len(s) < 8 || len(s) > 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		b := s[i]
-		if !(b >= 'a' && b <= 'z' || b >= 'A' && b <= 'Z' || b >= '0' && b <= '9' || b == '-' || b == '_') {
-			return false
-		}
-	}
-	return true
 }
 
 // maxDepth bounds the nesting of a client frame. No frame of this protocol

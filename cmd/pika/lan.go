@@ -96,7 +96,7 @@ func (a *app) lan(ctx context.Context, args []string) error {
 	}
 
 	gw, err := gateway.New(gateway.Config{
-		JS: js, KV: kv, Stream: bus.StreamName(id.DJ), Assets: web.Assets(),
+		JS: js, Conn: nc, KV: kv, Stream: bus.StreamName(id.DJ), ActionsStream: bus.ActionsStreamName(id.DJ), Assets: web.Assets(),
 		PublicURL: cfg.PublicURL, CORSOrigin: cfg.CORSOrigin, Logger: log.With("part", "gateway"),
 	})
 	if err != nil {
