@@ -353,9 +353,15 @@ func (o *Owner) Secret(sid string) (string, bool) {
 
 // ensureSecret makes the session's secret once: the hash goes to the bus,
 // the secret to this laptop only.
+//
+// A hash whose secret this laptop no longer has (its file was lost) is
+// replaced: a secret nobody holds locks the DJ out of their own session.
 func (o *Owner) ensureSecret(ctx context.Context, sid string) error {
 	if _, err := o.hash(ctx, sid); err == nil {
-		return nil
+		if _, ok := o.Secret(sid); ok {
+			return nil
+		}
+		o.log.Warn("this session's DJ secret is not on this laptop any more: making a new one", "session", sid)
 	}
 	secret := bus.NewSecret()
 	if o.cfg.SecretDir != "" {

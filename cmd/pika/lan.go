@@ -94,6 +94,20 @@ func (a *app) lan(ctx context.Context, args []string) error {
 	if err := eng.Start(ctx); err != nil {
 		return fmt.Errorf("recover sessions: %w", err)
 	}
+	// The console link is printed once the listener's port is known; a
+	// session that starts later prints its own.
+	consoleBase := make(chan string, 1)
+	owner, err := desktop.NewOwner(ctx, eng, desktop.OwnerConfig{
+		Conn: nc, JS: js, SecretDir: filepath.Join(cfg.Data, "secrets"), Logger: log.With("part", "crowd"),
+		OnNewSecret: func(sid, secret string) {
+			base := <-consoleBase
+			consoleBase <- base
+			a.printConsole(base, sid, secret)
+		},
+	})
+	if err != nil {
+		return err
+	}
 
 	gw, err := gateway.New(gateway.Config{
 		JS: js, Conn: nc, KV: kv, Stream: bus.StreamName(id.DJ), ActionsStream: bus.ActionsStreamName(id.DJ), Assets: web.Assets(),
@@ -116,6 +130,13 @@ func (a *app) lan(ctx context.Context, args []string) error {
 	}
 
 	base := a.banner(cfg, id, ln.Addr().String(), src, time.Since(started), eng)
+	_, port, _ := net.SplitHostPort(ln.Addr().String())
+	consoleBase <- "http://" + net.JoinHostPort("127.0.0.1", port)
+	if st, ok := eng.State(); ok {
+		if secret, ok := owner.Secret(st.ID); ok {
+			a.printConsole("http://"+net.JoinHostPort("127.0.0.1", port), st.ID, secret)
+		}
+	}
 	// The terminal follows the bus like any other reader: what it prints
 	// is what was stored, whoever recorded it.
 	sub, err := nc.Subscribe(bus.AllSessions, func(m *nats.Msg) {
@@ -141,6 +162,7 @@ func (a *app) lan(ctx context.Context, args []string) error {
 		return gw.Shutdown(sctx)
 	})
 	g.Go(func() error { return eng.Run(gctx) })
+	g.Go(func() error { return owner.Run(gctx) })
 	if cfg.Demo {
 		g.Go(func() error { return desktop.Demo(gctx, eng, cfg.DemoEvery) })
 	}
@@ -287,6 +309,13 @@ func orDash(s string) string {
 		return "—"
 	}
 	return s
+}
+
+// printConsole shows the DJ the console link of a session. The secret is
+// in the fragment, which browsers never send to a server, and the link is
+// on 127.0.0.1: it is for this laptop, not for the room.
+func (a *app) printConsole(base, sid, secret string) {
+	fmt.Fprintf(a.stdout, "\n  DJ console (keep it to yourself): %s/dj#s=%s&k=%s\n", base, sid, secret)
 }
 
 // show prints one stored event for the DJ.
