@@ -138,9 +138,6 @@ func (g *Gateway) limit(d *dancer, c *conn, k bus.ActionKind, now time.Time) *re
 	return nil
 }
 
-// publishTimeout bounds storing one action.
-const publishTimeout = 5 * time.Second
-
 // buildAction makes the bus action of a dancer's frame, or says what is
 // wrong with it. The phone's id is kept if it is a ULID (an action queued
 // offline keeps its id across retries); the time is ours.
@@ -217,7 +214,7 @@ func (g *Gateway) take(f *feed, a bus.Action) (duplicate bool, err error) {
 	if v.Duplicate {
 		return true, nil
 	}
-	ctx, cancel := context.WithTimeout(g.ctx, publishTimeout)
+	ctx, cancel := context.WithTimeout(g.ctx, g.cfg.PublishTimeout)
 	dup, err := bus.PublishAction(ctx, g.cfg.JS, a, g.log)
 	cancel()
 	if err != nil {

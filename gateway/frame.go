@@ -30,8 +30,10 @@ const (
 	frameDJ        = "dj"
 )
 
-// maxBatch is the most items a likes frame may carry.
-const maxBatch = 100
+// maxBatch is the most items a likes frame may carry: as many as fit in
+// a 4,096-byte frame (an item is about 90 bytes). A longer offline queue
+// is sent in several frames.
+const maxBatch = 40
 
 // clientFrame is every field any client frame may carry. Unknown fields are
 // ignored so that older gateways tolerate newer pages.

@@ -56,6 +56,9 @@ type Config struct {
 	ListenerGrace time.Duration // a phone stays counted after its socket closes: bus.ListenerGrace
 	PresenceEvery time.Duration // presence reports: bus.PresenceEvery
 	MaxSockets    int           // sockets held at once: 30000
+	// PublishTimeout bounds storing one dancer action (retried with the
+	// same id until then); past it the dancer is told to retry. 5 s.
+	PublishTimeout time.Duration
 	// APIPerIPPerMinute caps REST requests from one address. It is only a
 	// high ceiling against floods: a venue can put 2,000 phones behind one
 	// address, each polling the lobby every 15 s. Default 12000.
@@ -99,6 +102,7 @@ func (c *Config) setDefaults() error {
 	defDur(&c.PingInterval, 30*time.Second)
 	defDur(&c.ListenerGrace, bus.ListenerGrace)
 	defDur(&c.PresenceEvery, bus.PresenceEvery)
+	defDur(&c.PublishTimeout, 5*time.Second)
 	if c.RatePerSec <= 0 {
 		c.RatePerSec = 20
 	}

@@ -30,6 +30,14 @@ type env struct {
 func newEnv(t *testing.T, tweak func(*Config)) *env {
 	t.Helper()
 	b := testenv.NATS(t)
+	gw, url := startGateway(t, b, tweak)
+	return &env{t: t, bus: b, gw: gw, url: url, seq: map[string]uint64{}}
+}
+
+// startGateway serves a gateway over b on a real listener until the test
+// ends.
+func startGateway(t *testing.T, b *testenv.Bus, tweak func(*Config)) (*Gateway, string) {
+	t.Helper()
 	cfg := Config{JS: b.JS, Conn: b.Conn, KV: b.KV, Stream: bus.StreamName(b.DJ), ActionsStream: bus.ActionsStreamName(b.DJ)}
 	if tweak != nil {
 		tweak(&cfg)
@@ -50,7 +58,7 @@ func newEnv(t *testing.T, tweak func(*Config)) *env {
 			t.Errorf("shutdown: %v", err)
 		}
 	})
-	return &env{t: t, bus: b, gw: gw, url: "http://" + ln.Addr().String(), seq: map[string]uint64{}}
+	return gw, "http://" + ln.Addr().String()
 }
 
 // publish stores an event for sid with the next seq, as the DJ side would,
@@ -120,7 +128,13 @@ type client struct {
 
 func (e *env) dial() *client {
 	e.t.Helper()
-	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(e.url, "http")+"/ws", nil)
+	return e.dialURL(e.url)
+}
+
+// dialURL opens a socket to the gateway serving base.
+func (e *env) dialURL(base string) *client {
+	e.t.Helper()
+	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(base, "http")+"/ws", nil)
 	if err != nil {
 		e.t.Fatal(err)
 	}

@@ -187,6 +187,13 @@ func parseFrame(mt int, data []byte) (clientFrame, json.RawMessage, *rejection) 
 		return f, nil, reject(codeBadJSON, "The frame is nested more than %d levels deep.", maxDepth)
 	}
 	if err := json.Unmarshal(trimmed, &f); err != nil {
+		// A field of the wrong type is a bad request, answered with the
+		// frame's ref (the decoder fills the fields it can).
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			ref, _ := validRef(f.Ref)
+			return clientFrame{}, ref, reject(codeBadRequest, "%.40s has the wrong type.", te.Field)
+		}
 		return clientFrame{}, nil, reject(codeBadJSON, "The frame is not valid JSON for this protocol: %s.", shortErr(err))
 	}
 	ref, ok := validRef(f.Ref)
