@@ -342,7 +342,7 @@ func (f *feed) historyLocked(limit int) []bus.PlayedTrack {
 // union across gateways (from its last tally), or this gateway's own
 // phones if that is more (the tally is up to a few seconds old).
 func (f *feed) listenerCountLocked(now time.Time, grace time.Duration) int {
-	return max(f.tallyN, len(f.listenersLocked(now, grace)))
+	return max(f.tallyN, f.pruneLocked(now, grace))
 }
 
 // subscribe attaches c to f and queues its snapshot, in one step under f.mu.
@@ -435,17 +435,23 @@ func (h *hub) unsubscribe(f *feed, c *conn, clientID string) {
 // grace ago (a phone in a pocket drops its socket; it has not left the
 // floor). It forgets the others.
 func (f *feed) listenersLocked(now time.Time, grace time.Duration) []string {
+	f.pruneLocked(now, grace)
 	ids := make([]string, 0, len(f.listeners))
-	for id, l := range f.listeners {
-		switch {
-		case l.sockets > 0 || now.Sub(l.goneAt) < grace:
-			ids = append(ids, id)
-		default:
-			delete(f.listeners, id)
-		}
+	for id := range f.listeners {
+		ids = append(ids, id)
 	}
 	slices.Sort(ids)
 	return ids
+}
+
+// pruneLocked forgets phones gone for longer than grace and counts the rest.
+func (f *feed) pruneLocked(now time.Time, grace time.Duration) int {
+	for id, l := range f.listeners {
+		if l.sockets == 0 && now.Sub(l.goneAt) >= grace {
+			delete(f.listeners, id)
+		}
+	}
+	return len(f.listeners)
 }
 
 // tick stops feeds nobody has followed for evictAfter.
@@ -453,8 +459,7 @@ func (h *hub) tick(evictAfter time.Duration) {
 	now := h.now()
 	for _, f := range h.loadedFeeds() {
 		f.mu.Lock()
-		n := len(f.listenersLocked(now, h.grace))
-		evict := len(f.conns) == 0 && n == 0 && now.Sub(f.idleSince) > evictAfter
+		evict := len(f.conns) == 0 && f.pruneLocked(now, h.grace) == 0 && now.Sub(f.idleSince) > evictAfter
 		f.mu.Unlock()
 		if evict {
 			h.mu.Lock()
