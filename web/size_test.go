@@ -84,11 +84,22 @@ func gzipSize(t *testing.T, data []byte) int {
 }
 
 func TestDancerPageFirstLoadBudget(t *testing.T) {
+	checkBudget(t, "dancer page", "session.html", "assets/session.js", "assets/outbox.js", "assets/conn.js", "assets/util.js", "assets/app.css")
+}
+
+// The DJ console runs on the DJ's laptop, often on the same venue Wi-Fi: it
+// gets the same budget.
+func TestConsoleFirstLoadBudget(t *testing.T) {
+	checkBudget(t, "DJ console", "dj.html", "assets/console.js", "assets/conn.js", "assets/util.js", "assets/console.css")
+}
+
+func checkBudget(t *testing.T, what, page string, want ...string) {
+	t.Helper()
 	fsys := Assets()
-	files := firstLoad(t, fsys, "session.html")
-	for _, want := range []string{"assets/session.js", "assets/conn.js", "assets/util.js", "assets/app.css"} {
-		if !contains(files, want) {
-			t.Errorf("the dancer page does not load %s (found %v)", want, files)
+	files := firstLoad(t, fsys, page)
+	for _, w := range want {
+		if !contains(files, w) {
+			t.Errorf("the %s does not load %s (found %v)", what, w, files)
 		}
 	}
 	total, raw := 0, 0
@@ -102,15 +113,15 @@ func TestDancerPageFirstLoadBudget(t *testing.T) {
 		raw += len(data)
 		t.Logf("%-32s %6d bytes, %6d gzipped", f, len(data), n)
 	}
-	t.Logf("dancer page first load: %d files, %d bytes, %d bytes gzipped (budget %d)", len(files), raw, total, budget)
+	t.Logf("%s first load: %d files, %d bytes, %d bytes gzipped (budget %d)", what, len(files), raw, total, budget)
 	if total > budget {
-		t.Fatalf("dancer page first load is %d bytes gzipped, over the %d-byte budget", total, budget)
+		t.Fatalf("%s first load is %d bytes gzipped, over the %d-byte budget", what, total, budget)
 	}
 }
 
 func TestPagesAndTheirAssetsExist(t *testing.T) {
 	fsys := Assets()
-	for _, page := range []string{"index.html", "session.html"} {
+	for _, page := range []string{"index.html", "session.html", "dj.html"} {
 		files := firstLoad(t, fsys, page) // fails on a missing file
 		if len(files) < 3 {
 			t.Errorf("%s loads only %v", page, files)
@@ -118,6 +129,24 @@ func TestPagesAndTheirAssetsExist(t *testing.T) {
 	}
 	if _, err := fs.Stat(fsys, "assets/manifest.webmanifest"); err != nil {
 		t.Error(err)
+	}
+}
+
+// TestConsoleSecretStaysInTheFragment guards the rule that the DJ secret is
+// read from the URL fragment and sessionStorage only, and never written into
+// a request URL or a cookie.
+func TestConsoleSecretStaysInTheFragment(t *testing.T) {
+	data, err := fs.ReadFile(Assets(), "assets/console.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"document.cookie", "localStorage.setItem('pika.dj", "fetch(", "XMLHttpRequest", "sendBeacon"} {
+		if bytes.Contains(data, []byte(bad)) {
+			t.Errorf("console.js contains %q: the DJ secret must stay in the fragment and sessionStorage", bad)
+		}
+	}
+	if !bytes.Contains(data, []byte("location.hash")) || !bytes.Contains(data, []byte("sessionStorage")) {
+		t.Error("console.js no longer reads the secret from location.hash and sessionStorage")
 	}
 }
 
