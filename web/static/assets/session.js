@@ -34,6 +34,7 @@ import { h, byId, ms, clock, ago, bpmText, listenersText, toast, ulid, countdown
 const HISTORY_KEEP = 1000;
 const SHOW_RESULTS = 10000; // a closed poll's results stay this long
 const RETRY_LATER = 20000; // a like refused as rate_limited is sent again after this
+const BATCH = 40; // likes items per frame (docs/protocol.md)
 const EVENT_TYPES = ['session.started', 'track.played', 'track.stopped', 'session.ended'];
 
 const sessionId = sessionFromPath(location.pathname);
@@ -413,12 +414,12 @@ function retryLater() {
   retryTimer = setTimeout(flush, RETRY_LATER);
 }
 
-/** Sends everything in the outbox as "likes" batches of at most 100. */
+/** Sends everything in the outbox as "likes" batches of at most 40 (what fits a 4 KB frame). */
 function flush() {
   const items = outbox.list();
   if (!items.length || !live()) return;
-  for (let i = 0; i < items.length; i += 100) {
-    const chunk = items.slice(i, i + 100);
+  for (let i = 0; i < items.length; i += BATCH) {
+    const chunk = items.slice(i, i + BATCH);
     conn.send({ type: 'likes', items: chunk.map(({ id, playId, kind }) => ({ id, playId, kind })) }, (r) => {
       if (r.type !== 'ok') return retryLater();
       const byId = new Map(chunk.map((p) => [p.id, p]));
