@@ -330,7 +330,7 @@ function renderTally() {
       h('li', {}, h('span', { text: f.n === 1 ? '1 new thank-you' : f.n + ' new thank-yous' }), h('time', { class: 'muted', text: clock(f.at) })),
     ),
   );
-  if (!state.feed.length) byId('thanks-feed').append(h('li', { class: 'muted', text: 'Dancers can thank you from their phones.' }));
+  if (!state.feed.length) byId('thanks-feed').append(h('li', { class: 'muted', text: state.thanks ? 'New thank-yous show up here.' : 'Dancers can thank you from their phones.' }));
 }
 
 function renderHistory() {
