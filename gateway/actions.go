@@ -30,6 +30,9 @@ var dancerLimits = [...]struct {
 	limitTempo:  {20, "tempo votes"},
 	limitThanks: {6, "thank-yous"},
 	limitVote:   {10, "poll votes"},
+	// An offline queue was filled over time, at the page's pace; it
+	// arrives at once, so it has its own budget of one full batch.
+	limitBatch: {maxBatch, "queued likes"},
 }
 
 const (
@@ -37,6 +40,7 @@ const (
 	limitTempo
 	limitThanks
 	limitVote
+	limitBatch
 	nLimits
 )
 
@@ -125,11 +129,11 @@ func (ds *dancers) forget(now time.Time) {
 	}
 }
 
-// limit spends one action of kind k for d (whose mu is held) and c's
-// address, or says why not.
-func (g *Gateway) limit(d *dancer, c *conn, k bus.ActionKind, now time.Time) *rejection {
-	l := dancerLimits[limitOf(k)]
-	if !d.buckets[limitOf(k)].allow(now, l.perMinute/60, l.perMinute) {
+// limit spends one action of budget i (limitLike…) for d (whose mu is
+// held) and c's address, or says why not.
+func (g *Gateway) limit(d *dancer, c *conn, i int, now time.Time) *rejection {
+	l := dancerLimits[i]
+	if !d.buckets[i].allow(now, l.perMinute/60, l.perMinute) {
 		return reject(codeRateLimited, "Too many %s: at most %v a minute. Wait a moment and try again.", l.noun, l.perMinute)
 	}
 	if !g.dancers.allowIP(c.ip, now) {
@@ -189,7 +193,7 @@ func (g *Gateway) action(c *conn, f clientFrame, ref json.RawMessage, now time.T
 	defer g.dancers.release(d)
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	if rj := g.limit(d, c, a.Kind, now); rj != nil {
+	if rj := g.limit(d, c, limitOf(a.Kind), now); rj != nil {
 		return rj
 	}
 	dup, err := g.take(c.feed, a)
@@ -229,7 +233,7 @@ func (g *Gateway) take(f *feed, a bus.Action) (duplicate bool, err error) {
 
 // likes answers the offline queue: each item is a like or unlike with its
 // own id, answered in results. Each item that is not a duplicate counts
-// against the like limit; the frame itself is answered ok.
+// against the queue's own limit; the frame itself is answered ok.
 func (g *Gateway) likes(c *conn, f clientFrame, ref json.RawMessage, now time.Time) error {
 	if c.feed == nil {
 		return reject(codeNotSubscribed, "Open a session first: this connection follows none.")
@@ -276,7 +280,7 @@ func (g *Gateway) likeItem(d *dancer, c *conn, it batchItem, now time.Time) item
 		res.OK, res.Duplicate = true, true
 		return res // already so: costs nothing
 	}
-	if rj := g.limit(d, c, a.Kind, now); rj != nil {
+	if rj := g.limit(d, c, limitBatch, now); rj != nil {
 		return fail(rj)
 	}
 	dup, err := g.take(c.feed, a)
@@ -308,18 +312,12 @@ func (g *Gateway) command(c *conn, f clientFrame, ref json.RawMessage) error {
 	cmd := bus.Command{
 		V: bus.Version, Kind: kind, Session: f.SessionID, Secret: f.Secret,
 		Question: f.Question, Options: f.Options, Seconds: f.Seconds, Text: f.Text,
-		PlayID: f.PlayID, Title: f.Title, Artist: f.Artist,
+		PlayID: f.PlayID, PollID: f.PollID, Title: f.Title, Artist: f.Artist,
 	}
 	if f.PollID != "" && !bus.ValidID(f.PollID) {
 		return reject(codeBadRequest, "pollId must be the id of a poll of this session.")
 	}
-	// pollId (poll.end, poll.cancel; empty: the open poll) is written
-	// beside the command's own fields, so this relay does not depend on
-	// which version of bus.Command declares it.
-	data, err := json.Marshal(struct {
-		bus.Command
-		PollID string `json:"pollId,omitempty"`
-	}{cmd, f.PollID})
+	data, err := json.Marshal(cmd)
 	if err != nil {
 		return fmt.Errorf("gateway: encode command: %w", err)
 	}

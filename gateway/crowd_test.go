@@ -3,6 +3,8 @@ package gateway
 import (
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
 	"reflect"
 	"slices"
 	"strings"
@@ -14,6 +16,7 @@ import (
 
 	"github.com/pika-dj/pika/bus"
 	"github.com/pika-dj/pika/internal/testenv"
+	"github.com/pika-dj/pika/web"
 )
 
 // pollStart publishes a poll as the session's owner would.
@@ -274,6 +277,28 @@ func TestLikesBatch(t *testing.T) {
 	mine := c2mine(t, e.dial().subscribeAs("c-offline", sid, nil))
 	if !slices.Equal(mine.Likes, []string{p2.ID}) {
 		t.Fatalf("mine.likes = %v, want only the second play", mine.Likes)
+	}
+	// A full queue is taken at once (it has its own budget, and fits in a
+	// frame); past the budget its items are refused one by one.
+	full := make([]frame, maxBatch)
+	for i := range full {
+		kind := "like"
+		if i%2 == 1 {
+			kind = "unlike"
+		}
+		full[i] = frame{"id": id(), "playId": p1.ID, "kind": kind}
+	}
+	c3 := e.dial()
+	c3.subscribeAs("c-long-offline", sid, nil)
+	items = full
+	for i, x := range results(c3.ask(frame{"type": "likes", "items": full})) {
+		if !x.OK || x.Duplicate {
+			t.Fatalf("full queue item %d: %+v", i, x)
+		}
+	}
+	items = []frame{{"id": id(), "playId": p1.ID, "kind": "like"}}
+	if x := results(c3.ask(frame{"type": "likes", "items": items}))[0]; x.OK || x.Code != codeRateLimited {
+		t.Fatalf("item past the budget: %+v", x)
 	}
 	big := make([]frame, maxBatch+1)
 	for i := range big {
@@ -707,5 +732,20 @@ func TestActionStoreDown(t *testing.T) {
 	defer f.mu.Unlock()
 	if m := f.crowd.Mine("c-store-down"); len(m.Likes) != 0 {
 		t.Fatalf("unstored like folded: %+v", m)
+	}
+}
+
+// TestConsolePage: the DJ console page is served at /dj (its session and
+// secret ride in the fragment, which the request never carries).
+func TestConsolePage(t *testing.T) {
+	e := newEnv(t, func(c *Config) { c.Assets = web.Assets() })
+	resp, err := http.Get(e.url + "/dj")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != 200 || !strings.Contains(resp.Header.Get("Content-Type"), "html") || !strings.Contains(string(body), "<") {
+		t.Fatalf("/dj: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
 }

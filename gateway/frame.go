@@ -30,10 +30,9 @@ const (
 	frameDJ        = "dj"
 )
 
-// maxBatch is the most items a likes frame may carry: as many as fit in
-// a 4,096-byte frame (an item is about 90 bytes). A longer offline queue
-// is sent in several frames.
-const maxBatch = 40
+// maxBatch is the most items a likes frame may carry. An item is about 90
+// bytes, so a full batch is about 9 KB: MaxFrame's default leaves room.
+const maxBatch = 100
 
 // clientFrame is every field any client frame may carry. Unknown fields are
 // ignored so that older gateways tolerate newer pages.

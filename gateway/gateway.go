@@ -44,7 +44,7 @@ type Config struct {
 	// sends none (same-origin pages need none).
 	CORSOrigin string
 
-	MaxFrame      int           // largest client frame in bytes: 4096
+	MaxFrame      int           // largest client frame in bytes: 12288 (a likes frame of 100 items)
 	QueueLen      int           // frames queued per socket before it is dropped as too slow: 64
 	Writers       int           // writer goroutines shared by all sockets: 2 × GOMAXPROCS
 	WriteTimeout  time.Duration // one frame's write: 5 s
@@ -90,7 +90,7 @@ func (c *Config) setDefaults() error {
 			*v = d
 		}
 	}
-	def(&c.MaxFrame, 4096)
+	def(&c.MaxFrame, 12<<10)
 	def(&c.QueueLen, 64)
 	def(&c.Writers, 2*runtime.GOMAXPROCS(0))
 	def(&c.FloodClose, 100)

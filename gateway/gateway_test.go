@@ -392,7 +392,7 @@ func TestBadInput(t *testing.T) {
 	watcher.quiet(200 * time.Millisecond)
 
 	// Over the size limit: closed with 1009.
-	bad.send(`{"type":"ping","pad":"` + strings.Repeat("x", 5000) + `"}`)
+	bad.send(`{"type":"ping","pad":"` + strings.Repeat("x", 13000) + `"}`)
 	if _, err := bad.next(5 * time.Second); !websocket.IsCloseError(err, websocket.CloseMessageTooBig) {
 		t.Fatalf("oversized frame: %v, want close 1009", err)
 	}

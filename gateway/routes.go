@@ -52,6 +52,9 @@ func (g *Gateway) routes() {
 	a.Use(etag.New())
 	a.Get("/", g.page("index.html"))
 	a.Get("/s/:id", g.page("session.html"))
+	// The DJ console: the session and its secret ride in the URL fragment,
+	// which never reaches a server or its logs.
+	a.Get("/dj", g.page("dj.html"))
 	a.Use("/assets", func(c *fiber.Ctx) error {
 		c.Set(fiber.HeaderCacheControl, "no-cache")
 		return c.Next()
