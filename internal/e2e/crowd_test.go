@@ -1,0 +1,193 @@
+package e2e
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"github.com/pika-dj/pika/bus"
+	"github.com/pika-dj/pika/desktop"
+	"github.com/pika-dj/pika/gateway"
+	"github.com/pika-dj/pika/internal/testenv"
+)
+
+// djSide runs the engine and its crowd owner on b until the test ends.
+func djSide(t *testing.T, b *testenv.Bus) (*desktop.Engine, *desktop.Owner) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	eng, err := desktop.New(desktop.Config{DJ: b.DJ, DJName: "DJ E2E", JS: b.JS, KV: b.KV})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := eng.Start(ctx); err != nil {
+		t.Fatal(err)
+	}
+	own, err := desktop.NewOwner(ctx, eng, desktop.OwnerConfig{Conn: b.Conn, JS: b.JS, SecretDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); _ = eng.Run(ctx) }()
+	go func() { defer wg.Done(); _ = own.Run(ctx) }()
+	t.Cleanup(func() { cancel(); wg.Wait() })
+	return eng, own
+}
+
+// startGateway serves one gateway on 127.0.0.1 and returns its base URL.
+func startGateway(t *testing.T, b *testenv.Bus, id string) string {
+	t.Helper()
+	gw, err := gateway.New(gateway.Config{JS: b.JS, KV: b.KV, Conn: b.Conn, ID: id,
+		Stream: bus.StreamName(b.DJ), ActionsStream: bus.ActionsStreamName(b.DJ)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go func() { _ = gw.Serve(ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = gw.Shutdown(ctx)
+	})
+	return "http://" + ln.Addr().String()
+}
+
+// phone is a real WebSocket client keeping every frame it receives.
+type phone struct {
+	t      *testing.T
+	ws     *websocket.Conn
+	mu     sync.Mutex
+	frames []map[string]any
+}
+
+func dial(t *testing.T, base string) *phone {
+	t.Helper()
+	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(base, "http")+"/ws", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &phone{t: t, ws: ws}
+	go func() {
+		for {
+			_, data, err := ws.ReadMessage()
+			if err != nil {
+				return
+			}
+			var f map[string]any
+			if json.Unmarshal(data, &f) == nil {
+				p.mu.Lock()
+				p.frames = append(p.frames, f)
+				p.mu.Unlock()
+			}
+		}
+	}()
+	t.Cleanup(func() { ws.Close() })
+	return p
+}
+
+func (p *phone) send(f map[string]any) {
+	p.t.Helper()
+	if err := p.ws.WriteJSON(f); err != nil {
+		p.t.Fatal(err)
+	}
+}
+
+// wait returns the first frame for which ok is true.
+func (p *phone) wait(what string, ok func(map[string]any) bool) map[string]any {
+	p.t.Helper()
+	var found map[string]any
+	testenv.Eventually(p.t, 10*time.Second, what, func() bool {
+		p.mu.Lock()
+		defer p.mu.Unlock()
+		for _, f := range p.frames {
+			if ok(f) {
+				found = f
+				return true
+			}
+		}
+		return false
+	})
+	return found
+}
+
+func (p *phone) reply(ref string) map[string]any {
+	p.t.Helper()
+	return p.wait("reply to "+ref, func(f map[string]any) bool {
+		return f["ref"] == ref && (f["type"] == "ok" || f["type"] == "error")
+	})
+}
+
+func (p *phone) subscribe(sid, client string) {
+	p.t.Helper()
+	p.send(map[string]any{"type": "subscribe", "ref": "sub", "sessionId": sid, "clientId": client})
+	if r := p.reply("sub"); r["type"] != "ok" {
+		p.t.Fatalf("subscribe: %v", r)
+	}
+	p.wait("snapshot", func(f map[string]any) bool { return f["type"] == "snapshot" })
+}
+
+func tallyWhere(ok func(likes map[string]any, listeners float64) bool) func(map[string]any) bool {
+	return func(f map[string]any) bool {
+		if f["type"] != bus.TallyType {
+			return false
+		}
+		likes, _ := f["likes"].(map[string]any)
+		n, _ := f["listeners"].(float64)
+		return ok(likes, n)
+	}
+}
+
+// TestTwoGatewaysOneBus: a like sent through gateway 1 updates the count
+// seen through gateway 2, and the listener count is the union of both
+// gateways' dancers (one dancer on both counts once).
+func TestTwoGatewaysOneBus(t *testing.T) {
+	b := testenv.NATS(t)
+	eng, _ := djSide(t, b)
+	play, _, err := eng.Play(context.Background(), desktop.Detected{Track: bus.NewTrack("Example Band", "Slow Dance"), Source: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sid := play.Session
+	g1, g2 := startGateway(t, b, "gw-1"), startGateway(t, b, "gw-2")
+
+	a1 := dial(t, g1)
+	a1.subscribe(sid, "c-dancer-a")
+	a2 := dial(t, g2) // the same dancer's second tab, on the other gateway
+	a2.subscribe(sid, "c-dancer-a")
+	bob := dial(t, g2)
+	bob.subscribe(sid, "c-dancer-b")
+
+	a1.send(map[string]any{"type": "like", "ref": "l1", "playId": play.ID})
+	if r := a1.reply("l1"); r["type"] != "ok" {
+		t.Fatalf("like through gateway 1: %v", r)
+	}
+	bob.wait("gateway 2 shows the like from gateway 1", tallyWhere(func(likes map[string]any, _ float64) bool {
+		n, _ := likes[play.ID].(float64)
+		return n == 1
+	}))
+	bob.wait("two distinct dancers across both gateways", tallyWhere(func(_ map[string]any, n float64) bool { return n == 2 }))
+
+	// The like is the dancer's own on the other gateway too.
+	a3 := dial(t, g2)
+	a3.send(map[string]any{"type": "subscribe", "ref": "s3", "sessionId": sid, "clientId": "c-dancer-a"})
+	snap := a3.wait("snapshot", func(f map[string]any) bool { return f["type"] == "snapshot" })
+	mine, _ := snap["mine"].(map[string]any)
+	likes, _ := mine["likes"].([]any)
+	if len(likes) != 1 || likes[0] != play.ID {
+		t.Fatalf("snapshot mine on gateway 2 = %v", snap["mine"])
+	}
+	// A second like by the same dancer through gateway 2 changes nothing.
+	a3.send(map[string]any{"type": "like", "ref": "l2", "playId": play.ID})
+	if r := a3.reply("l2"); r["type"] != "ok" || r["duplicate"] != true {
+		t.Fatalf("second like through gateway 2: %v", r)
+	}
+}
