@@ -17,18 +17,7 @@ import (
 // opens the dancer page at phone size; a track appended to the watched file
 // appears on the page. The screenshot lands in test-results/.
 func TestBrowserDancerPage(t *testing.T) {
-	node := testenv.Need(t, "node")
-	testenv.Need(t, "chromium")
-	root, err := filepath.Abs("../..")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := os.Stat(filepath.Join(root, "web/e2e/node_modules/playwright-core")); err != nil {
-		if testenv.CI() {
-			t.Fatalf("playwright-core is not installed (npm ci --prefix web/e2e): %v", err)
-		}
-		t.Skip("playwright-core not installed: npm ci --prefix web/e2e")
-	}
+	node, root := needBrowser(t)
 	dir := t.TempDir()
 	hist := newHistory(t, filepath.Join(dir, "history.m3u"))
 	base, _, _ := startLAN(t, "--data", filepath.Join(dir, "data"), "--watch", hist.path, "--dj-name", "DJ Nova")
@@ -76,4 +65,57 @@ func TestBrowserDancerPage(t *testing.T) {
 		t.Fatalf("no screenshot at %s: %v", shot, err)
 	}
 	t.Logf("screenshot: %s", shot)
+}
+
+// needBrowser returns node and the repository root, after checking that
+// Chromium and playwright-core are there (skipping locally, failing in CI).
+func needBrowser(t *testing.T) (node, root string) {
+	t.Helper()
+	node = testenv.Need(t, "node")
+	testenv.Need(t, "chromium")
+	root, err := filepath.Abs("../..")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(root, "web/e2e/node_modules/playwright-core")); err != nil {
+		if testenv.CI() {
+			t.Fatalf("playwright-core is not installed (npm ci --prefix web/e2e): %v", err)
+		}
+		t.Skip("playwright-core not installed: npm ci --prefix web/e2e")
+	}
+	return node, root
+}
+
+// TestBrowserCrowd: two dancer pages and the DJ console in Chromium. A like
+// on phone 1 appears on the console; a poll started on the console appears
+// on both phones, and their votes update the results everywhere.
+// Screenshots go to test-results/crowd/.
+func TestBrowserCrowd(t *testing.T) {
+	node, root := needBrowser(t)
+	dir := t.TempDir()
+	hist := newHistory(t, filepath.Join(dir, "history.m3u"))
+	base, r, _ := startLAN(t, "--data", filepath.Join(dir, "data"), "--watch", hist.path, "--dj-name", "DJ Nova")
+	hist.append("The Velvet Anchors - Honey in the Static")
+	hist.append("Marlow Reyes - Slow Burn Sunday")
+	sess := liveSession(t, base, "Slow Burn Sunday")
+	var secret string
+	testenv.Eventually(t, 5*time.Second, "the session's DJ secret", func() bool {
+		var ok bool
+		secret, ok = r.Owner.Secret(sess.ID)
+		return ok
+	})
+	shots := filepath.Join(root, "test-results", "crowd")
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, filepath.Join(root, "web/e2e/crowd.mjs"),
+		"--base", base, "--session", sess.ID, "--secret", secret, "--shots", shots, "--timeout", "30000")
+	out, err := cmd.CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "OK") {
+		t.Fatalf("crowd round trip in Chromium: %v\n%s", err, out)
+	}
+	for _, png := range []string{"phone1.png", "phone2.png", "console.png"} {
+		if st, err := os.Stat(filepath.Join(shots, png)); err != nil || st.Size() < 1000 {
+			t.Fatalf("no screenshot %s: %v", png, err)
+		}
+	}
 }

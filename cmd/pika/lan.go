@@ -34,6 +34,7 @@ type lanReady struct {
 	DJ      string
 	Elapsed time.Duration // from start to serving
 	Engine  *desktop.Engine
+	Owner   *desktop.Owner
 }
 
 // lan runs `pika lan`: everything in one process.
@@ -172,7 +173,7 @@ func (a *app) lan(ctx context.Context, args []string) error {
 	g.Go(func() error { a.manual(gctx, eng, log); return nil })
 
 	if a.ready != nil {
-		a.ready(lanReady{Addr: ln.Addr().String(), DJ: id.DJ, Elapsed: time.Since(started), Engine: eng})
+		a.ready(lanReady{Addr: ln.Addr().String(), DJ: id.DJ, Elapsed: time.Since(started), Engine: eng, Owner: owner})
 	}
 	err = g.Wait()
 	if errors.Is(err, context.Canceled) {

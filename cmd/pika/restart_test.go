@@ -39,7 +39,12 @@ type proc struct {
 	out  *lockedBuffer
 }
 
-var servingRE = regexp.MustCompile(`serving on (127\.0\.0\.1:\d+)`)
+var (
+	servingRE = regexp.MustCompile(`serving on (127\.0\.0\.1:\d+)`)
+	// consoleRE matches the console link without its port, which changes
+	// on every start.
+	consoleRE = regexp.MustCompile(`/dj#s=[0-9A-Z]{26}&k=[0-9a-f]{32}`)
+)
 
 func startProc(t *testing.T, bin string, args ...string) *proc {
 	t.Helper()
@@ -117,12 +122,20 @@ func TestRestart(t *testing.T) {
 			snap := phone.wait(5*time.Second, "snapshot", isType("snapshot"))
 			lastSeq := uint64(snap["seq"].(float64))
 
+			console := consoleRE.FindString(p.out.String())
+			if console == "" {
+				t.Fatalf("no DJ console link printed:\n%s", p.out)
+			}
 			p.stop(t, sig)
 			hist.append("Band - While Down One")
 			hist.append("Band - While Down Two")
 
 			p = startProc(t, bin, args...)
 			again := liveSession(t, p.base, "While Down Two")
+			// The DJ's console link (its secret) survives the restart.
+			if got := consoleRE.FindString(p.out.String()); got != console {
+				t.Fatalf("console link after restart %q, want the same %q", got, console)
+			}
 			if again.ID != sess.ID || again.DJName != "DJ Restart" {
 				t.Fatalf("after restart: session %+v, want %s continued", again, sess.ID)
 			}
