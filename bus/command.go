@@ -25,6 +25,9 @@ const (
 	CmdBroadcastPause  CommandKind = "broadcast.pause"
 	CmdBroadcastResume CommandKind = "broadcast.resume"
 	CmdSessionEnd      CommandKind = "session.end"
+	// CmdAuth only checks the secret: a console subscribing with it sees
+	// withheld plays and is not counted as a listener.
+	CmdAuth CommandKind = "session.auth"
 )
 
 // Command is one DJ action, carrying the session's DJ secret.

@@ -317,23 +317,34 @@ func (g *Gateway) command(c *conn, f clientFrame, ref json.RawMessage) error {
 	if f.PollID != "" && !bus.ValidID(f.PollID) {
 		return reject(codeBadRequest, "pollId must be the id of a poll of this session.")
 	}
+	rep, err := g.ask(cmd)
+	if err != nil {
+		return err
+	}
+	g.send(c, okFrame{Type: frameOK, Ref: ref, ID: rep.ID})
+	return errAlreadyAnswered
+}
+
+// ask sends cmd to the session's owner and returns its reply, or the
+// rejection a phone should see.
+func (g *Gateway) ask(cmd bus.Command) (bus.CommandReply, error) {
 	data, err := json.Marshal(cmd)
 	if err != nil {
-		return fmt.Errorf("gateway: encode command: %w", err)
+		return bus.CommandReply{}, fmt.Errorf("gateway: encode command: %w", err)
 	}
 	ctx, cancel := context.WithTimeout(g.ctx, bus.CommandTimeout)
 	defer cancel()
-	msg, err := g.cfg.Conn.RequestWithContext(ctx, bus.CommandSubject(f.SessionID), data)
+	msg, err := g.cfg.Conn.RequestWithContext(ctx, bus.CommandSubject(cmd.Session), data)
 	if err != nil {
 		if !errors.Is(err, nats.ErrNoResponders) && !errors.Is(err, context.DeadlineExceeded) && !errors.Is(err, nats.ErrTimeout) {
-			g.log.Warn("relay DJ command", "session", f.SessionID, "command", kind, "err", err)
+			g.log.Warn("relay DJ command", "session", cmd.Session, "command", cmd.Kind, "err", err)
 		}
-		return reject(codeUnavailable, "The DJ's laptop is not answering.")
+		return bus.CommandReply{}, reject(codeUnavailable, "The DJ's laptop is not answering.")
 	}
 	var rep bus.CommandReply
 	if err := json.Unmarshal(msg.Data, &rep); err != nil {
-		g.log.Error("undecodable command reply", "session", f.SessionID, "err", err)
-		return reject(codeUnavailable, "The DJ's laptop gave an answer that cannot be read.")
+		g.log.Error("undecodable command reply", "session", cmd.Session, "err", err)
+		return bus.CommandReply{}, reject(codeUnavailable, "The DJ's laptop gave an answer that cannot be read.")
 	}
 	if !rep.OK {
 		code, reason := rep.Code, rep.Reason
@@ -343,8 +354,7 @@ func (g *Gateway) command(c *conn, f clientFrame, ref json.RawMessage) error {
 		if reason == "" {
 			reason = "The DJ's laptop refused the command."
 		}
-		return reject(code, "%s", reason)
+		return bus.CommandReply{}, reject(code, "%s", reason)
 	}
-	g.send(c, okFrame{Type: frameOK, Ref: ref, ID: rep.ID})
-	return errAlreadyAnswered
+	return rep, nil
 }

@@ -37,6 +37,7 @@ type conn struct {
 	// Owned by serveWS and the frame handlers it runs one at a time.
 	feed     *feed
 	clientID string
+	dj       bool // subscribed with the DJ secret; set before the socket joins a feed
 	limit    rateLimit
 	ip       string
 }

@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -260,7 +261,7 @@ func (h *hub) deliver(f *feed, e bus.Event, raw []byte) {
 		f.ring = f.ring[:len(f.ring)-1]
 	}
 	f.ring = append(f.ring, ringEvent{seq: e.Seq, play: play, raw: out})
-	h.broadcastRawLocked(f, out)
+	h.broadcastLocked(f, out, raw)
 }
 
 // withheldFrame is a track.played as phones see it when they must not see
@@ -299,39 +300,58 @@ func (f *feed) retryPendingLocked() {
 // socket misses or doubles an event between its snapshot and the live
 // stream.
 func (h *hub) broadcastRawLocked(f *feed, data []byte) {
+	h.broadcastLocked(f, data, data)
+}
+
+// broadcastLocked is broadcastRawLocked with another frame for the DJ's
+// consoles (the stored event where phones get a withheld play). Each
+// frame is encoded once.
+func (h *hub) broadcastLocked(f *feed, data, forDJ []byte) {
 	if len(f.conns) == 0 {
 		return
 	}
-	pm, err := websocket.NewPreparedMessage(websocket.TextMessage, data)
-	if err != nil {
-		h.log.Error("prepare frame", "session", f.sid, "err", err)
-		return
+	prep := func(b []byte) *websocket.PreparedMessage {
+		pm, err := websocket.NewPreparedMessage(websocket.TextMessage, b)
+		if err != nil {
+			h.log.Error("prepare frame", "session", f.sid, "err", err)
+		}
+		return pm
 	}
-	it := outItem{pm: pm}
+	it := outItem{pm: prep(data)}
+	dj := it
+	if !bytes.Equal(data, forDJ) {
+		dj = outItem{pm: prep(forDJ)}
+	}
 	for c := range f.conns {
-		if c.enqueue(it) {
+		item := it
+		if c.dj {
+			item = dj
+		}
+		if item.pm != nil && c.enqueue(item) {
 			h.writers.schedule(h.ctx, c)
 		}
 	}
 }
 
 // currentLocked is the current play as phones may see it.
-func (f *feed) currentLocked() *bus.PlayedTrack {
+// all includes withheld plays (for the DJ's console).
+func (f *feed) currentLocked(all bool) *bus.PlayedTrack {
 	cur := f.state.Current
 	if cur == nil {
 		return nil
 	}
-	if _, ok := f.withheld[cur.PlayID]; ok {
+	if _, ok := f.withheld[cur.PlayID]; ok && !all {
 		return nil
 	}
 	return cur
 }
 
-// historyLocked lists up to limit plays phones may see, newest first.
-func (f *feed) historyLocked(limit int) []bus.PlayedTrack {
+// historyLocked lists up to limit plays phones may see (all: also the
+// withheld ones, for the DJ's console), newest first.
+func (f *feed) historyLocked(limit int, all bool) []bus.PlayedTrack {
 	out := make([]bus.PlayedTrack, 0, min(limit, len(f.plays)))
 	for i := len(f.plays) - 1; i >= 0 && len(out) < limit; i-- {
-		if _, ok := f.withheld[f.plays[i].PlayID]; !ok {
+		if _, ok := f.withheld[f.plays[i].PlayID]; !ok || all {
 			out = append(out, f.plays[i])
 		}
 	}
@@ -351,17 +371,19 @@ func (h *hub) subscribe(f *feed, c *conn, clientID string, lastSeq *uint64) erro
 	defer f.mu.Unlock()
 	// Count this phone before the snapshot, so it sees itself listening.
 	f.conns[c] = struct{}{}
-	l := f.listeners[clientID]
-	if l == nil {
-		l = &listener{}
-		f.listeners[clientID] = l
+	l := &listener{} // the DJ's console is not a listener
+	if !c.dj {
+		if l = f.listeners[clientID]; l == nil {
+			l = &listener{}
+			f.listeners[clientID] = l
+		}
+		l.sockets++
 	}
-	l.sockets++
 	now := h.now()
 	snap := snapshotFrame{
 		Type: frameSnapshot, SessionID: f.sid, Seq: f.state.Seq,
-		Session:    sessionInfo(f.state, f.currentLocked(), f.listenerCountLocked(now, h.grace), now),
-		History:    f.historyLocked(snapshotHistory),
+		Session:    sessionInfo(f.state, f.currentLocked(c.dj), f.listenerCountLocked(now, h.grace), now),
+		History:    f.historyLocked(snapshotHistory, c.dj),
 		Poll:       f.state.Poll,
 		Paused:     f.state.Paused,
 		Tally:      f.tally,
@@ -419,7 +441,7 @@ func (h *hub) unsubscribe(f *feed, c *conn, clientID string) {
 		return
 	}
 	delete(f.conns, c)
-	if l := f.listeners[clientID]; l != nil {
+	if l := f.listeners[clientID]; l != nil && !c.dj {
 		l.sockets--
 		if l.sockets == 0 {
 			l.goneAt = h.now()
@@ -521,7 +543,7 @@ func (h *hub) restInfo(ctx context.Context, s bus.SessionState, now time.Time) S
 	if f := h.followed(s.ID); f != nil {
 		f.mu.Lock()
 		if f.state.Seq >= s.Seq {
-			info := sessionInfo(f.state, f.currentLocked(), f.listenerCountLocked(now, h.grace), now)
+			info := sessionInfo(f.state, f.currentLocked(false), f.listenerCountLocked(now, h.grace), now)
 			f.mu.Unlock()
 			return info
 		}

@@ -185,7 +185,7 @@ func (g *Gateway) getSession(c *fiber.Ctx) error {
 	}
 	now := g.now()
 	f.mu.Lock()
-	info := sessionInfo(f.state, f.currentLocked(), f.listenerCountLocked(now, g.hub.grace), now)
+	info := sessionInfo(f.state, f.currentLocked(false), f.listenerCountLocked(now, g.hub.grace), now)
 	f.mu.Unlock()
 	return c.JSON(info)
 }
@@ -211,7 +211,7 @@ func (g *Gateway) history(c *fiber.Ctx) error {
 		return nil
 	}
 	f.mu.Lock()
-	out := f.historyLocked(limit)
+	out := f.historyLocked(limit, false)
 	f.mu.Unlock()
 	return c.JSON(out)
 }

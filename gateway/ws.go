@@ -234,10 +234,19 @@ func (g *Gateway) subscribe(c *conn, f clientFrame, ref json.RawMessage) error {
 		g.log.Error("load session", "session", f.SessionID, "err", err)
 		return reject(codeUnavailable, "The session cannot be read right now; try again in a moment.")
 	}
+	// A console proves the DJ secret (the owner checks it): it then sees
+	// withheld plays and is not counted among the dancers.
+	dj := false
+	if f.Secret != "" {
+		if _, err := g.ask(bus.Command{V: bus.Version, Kind: bus.CmdAuth, Session: f.SessionID, Secret: f.Secret}); err != nil {
+			return err
+		}
+		dj = true
+	}
 	if c.feed != nil {
 		g.hub.unsubscribe(c.feed, c, c.clientID)
 	}
-	c.feed, c.clientID = fd, f.ClientID
+	c.feed, c.clientID, c.dj = fd, f.ClientID, dj
 	// The ok goes out before the snapshot so that a page can treat the
 	// snapshot as the start of the stream.
 	g.send(c, okFrame{Type: frameOK, Ref: ref})

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"net"
+	"net/http"
 	"strings"
 	"sync"
 	"testing"
@@ -190,4 +191,75 @@ func TestTwoGatewaysOneBus(t *testing.T) {
 	if r := a3.reply("l2"); r["type"] != "ok" || r["duplicate"] != true {
 		t.Fatalf("second like through gateway 2: %v", r)
 	}
+}
+
+// TestConsoleSubscribe: a console subscribing with the DJ secret sees the
+// plays withheld from dancers while the track list is paused, and is not
+// counted as a listener; a wrong secret is refused.
+func TestConsoleSubscribe(t *testing.T) {
+	b := testenv.NATS(t)
+	eng, own := djSide(t, b)
+	ctx := context.Background()
+	first, _, err := eng.Play(ctx, desktop.Detected{Track: bus.NewTrack("Band", "Public Song"), Source: "test"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	sid := first.Session
+	var secret string
+	testenv.Eventually(t, 5*time.Second, "the session's secret", func() bool {
+		var ok bool
+		secret, ok = own.Secret(sid)
+		return ok
+	})
+	g := startGateway(t, b, "gw-console")
+
+	intruder := dial(t, g)
+	intruder.send(map[string]any{"type": "subscribe", "ref": "x", "sessionId": sid, "clientId": "c-intruder", "secret": bus.NewSecret()})
+	if r := intruder.reply("x"); r["type"] != "error" || r["code"] != "forbidden" {
+		t.Fatalf("subscribe with a wrong secret: %v", r)
+	}
+
+	console := dial(t, g)
+	console.send(map[string]any{"type": "subscribe", "ref": "c", "sessionId": sid, "clientId": "c-console", "secret": secret})
+	if r := console.reply("c"); r["type"] != "ok" {
+		t.Fatalf("console subscribe: %v", r)
+	}
+	dancer := dial(t, g)
+	dancer.subscribe(sid, "c-dancer-1")
+
+	// Pause through the console, then play: the dancer gets the play
+	// withheld, the console gets the track.
+	console.send(map[string]any{"type": "dj", "ref": "p", "sessionId": sid, "secret": secret, "command": "broadcast.pause"})
+	if r := console.reply("p"); r["type"] != "ok" {
+		t.Fatalf("pause: %v", r)
+	}
+	if _, _, err := eng.Play(ctx, desktop.Detected{Track: bus.NewTrack("Band", "Private Song"), Source: "test"}); err != nil {
+		t.Fatal(err)
+	}
+	console.wait("the console sees the private play", func(f map[string]any) bool {
+		p, _ := f["play"].(map[string]any)
+		tr, _ := p["track"].(map[string]any)
+		return f["type"] == "track.played" && tr["title"] == "Private Song"
+	})
+	dancer.wait("the dancer gets the play withheld", func(f map[string]any) bool {
+		return f["type"] == "track.played" && f["hidden"] == true
+	})
+	dancer.mu.Lock()
+	for _, f := range dancer.frames {
+		if p, ok := f["play"].(map[string]any); ok && p["track"].(map[string]any)["title"] == "Private Song" {
+			t.Fatalf("the dancer received the withheld track: %v", f)
+		}
+	}
+	dancer.mu.Unlock()
+	// Only the dancer listens: were the console counted, this gateway's
+	// own count (which REST reports when it is larger) would stay at 2.
+	testenv.Eventually(t, 10*time.Second, "one listener: the console does not count", func() bool {
+		resp, err := http.Get(g + "/api/sessions/" + sid)
+		if err != nil {
+			return false
+		}
+		defer resp.Body.Close()
+		var info gateway.SessionInfo
+		return json.NewDecoder(resp.Body).Decode(&info) == nil && info.ListenerCount == 1
+	})
 }

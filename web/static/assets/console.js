@@ -111,13 +111,16 @@ function setConn(c) {
 
 function subscribe() {
   /** @type {Frame} */
-  const f = { type: 'subscribe', sessionId, clientId };
+  // With the secret the console sees plays withheld from dancers (while the
+  // track list is paused) and is not counted as a listener.
+  const f = { type: 'subscribe', sessionId, clientId, secret };
   if (state.seq !== null) f.lastSeq = state.seq;
   state.awaiting = true;
   conn.send(f, (r) => {
     if (r.type !== 'error') return;
     state.awaiting = false;
     if (r.code === 'unavailable' || r.code === 'rate_limited') setTimeout(subscribe, 1500 + Math.random() * 2000);
+    else toast(String(r.reason || 'The console could not join the session.'));
   });
 }
 
