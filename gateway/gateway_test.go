@@ -660,3 +660,47 @@ func TestServerPings(t *testing.T) {
 		t.Fatal("no WebSocket ping within 5 s at a 1 s interval")
 	}
 }
+
+// TestReconnectMissesThree: a phone that disconnects, misses three events
+// and reconnects with its lastSeq gets exactly those three and
+// recovered: true; one that missed more than the ring holds gets a fresh
+// snapshot and recovered: false.
+func TestReconnectMissesThree(t *testing.T) {
+	e := newEnv(t, nil)
+	e.gw.hub.ringLen = 8
+	sid := e.startSession("DJ")
+	e.play(sid, "A", "Before")
+	phone := e.dial()
+	snap := phone.subscribe(sid, nil)
+	last := uint64(snap.num("seq"))
+	phone.ws.Close() // the phone goes to sleep
+
+	var want []string
+	for _, title := range []string{"Missed One", "Missed Two", "Missed Three"} {
+		want = append(want, e.play(sid, "A", title).ID)
+	}
+	e.caughtUp(sid, last+3)
+	snap = e.dial().subscribe(sid, &last)
+	missed := snap["resume"].(map[string]any)["missed"].([]any)
+	if snap["recovered"] != true || len(missed) != 3 {
+		t.Fatalf("recovered %v, %d missed, want true and 3", snap["recovered"], len(missed))
+	}
+	for i, m := range missed {
+		ev := m.(map[string]any)
+		if ev["id"] != want[i] || uint64(ev["seq"].(float64)) != last+uint64(i)+1 {
+			t.Fatalf("missed[%d] = %v, want event %s with seq %d", i, ev, want[i], last+uint64(i)+1)
+		}
+	}
+	// Past the ring's 8 events: a fresh snapshot, recovered false.
+	for i := range 9 {
+		e.play(sid, "A", fmt.Sprintf("Later %d", i))
+	}
+	e.caughtUp(sid, last+12)
+	snap = e.dial().subscribe(sid, &last)
+	if snap["recovered"] != false || len(snap["resume"].(map[string]any)["missed"].([]any)) != 0 {
+		t.Fatalf("long sleep: recovered %v resume %v", snap["recovered"], snap["resume"])
+	}
+	if np := snap["nowPlaying"].(map[string]any); np["title"] != "Later 8" {
+		t.Fatalf("fresh snapshot nowPlaying = %v", np)
+	}
+}
