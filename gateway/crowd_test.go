@@ -581,6 +581,13 @@ func TestWithheldPlays(t *testing.T) {
 		ev.Correction = &bus.Correction{PlayID: p3.ID, Title: "Typo", Artist: "A"}
 	})
 	c.expect(string(bus.TypePlayCorrected))
+	// Correcting a withheld play reveals nothing of it.
+	last = e.publish(sid, bus.TypePlayCorrected, func(ev *bus.Event) {
+		ev.Correction = &bus.Correction{PlayID: p2.ID, Title: "Still Secret", Artist: "Nobody"}
+	})
+	if f = c.expect(string(bus.TypePlayCorrected)); f["hidden"] != true || f["correction"] != nil || f.num("seq") != float64(last.Seq) {
+		t.Fatalf("correction of a withheld play = %v", f)
+	}
 	e.caughtUp(sid, last.Seq)
 
 	from := uint64(1) // after session.started
@@ -588,6 +595,9 @@ func TestWithheldPlays(t *testing.T) {
 	missed := snap["resume"].(map[string]any)["missed"].([]any)
 	if len(missed) != int(last.Seq-1) || snap["recovered"] != true {
 		t.Fatalf("missed %d events, recovered %v", len(missed), snap["recovered"])
+	}
+	if m := frame(missed[len(missed)-1].(map[string]any)); m["hidden"] != true || m["correction"] != nil {
+		t.Fatalf("missed correction of a withheld play = %v", m)
 	}
 	withheld(frame(missed[0].(map[string]any)), p1.Seq) // hidden after it was sent
 	withheld(frame(missed[2].(map[string]any)), p2.Seq) // played while paused

@@ -238,19 +238,23 @@ func (h *hub) deliver(f *feed, e bus.Event, raw []byte) {
 		f.plays = append(f.plays, *f.state.Current)
 		if paused {
 			f.withheld[e.ID] = struct{}{}
-			out = withheldFrame(e.Session, e.Seq)
+			out = withheldFrame(e.Type, e.Session, e.Seq)
 		}
 	case bus.TypePlayHidden:
 		f.withheld[e.Ref.ID] = struct{}{}
 		// A phone resuming from before the hide gets the play withheld too.
 		for i := range f.ring {
 			if f.ring[i].play == e.Ref.ID {
-				f.ring[i].raw = withheldFrame(e.Session, f.ring[i].seq)
+				f.ring[i].raw = withheldFrame(bus.TypeTrackPlayed, e.Session, f.ring[i].seq)
 			}
 		}
 	case bus.TypePlayCorrected:
 		if i, ok := f.playIdx[e.Correction.PlayID]; ok {
 			f.plays[i].Title, f.plays[i].Artist = e.Correction.Title, e.Correction.Artist
+		}
+		// Correcting a withheld play must not reveal it.
+		if _, ok := f.withheld[e.Correction.PlayID]; ok {
+			out = withheldFrame(e.Type, e.Session, e.Seq)
 		}
 	}
 	if len(f.pending) > 0 {
@@ -264,10 +268,11 @@ func (h *hub) deliver(f *feed, e bus.Event, raw []byte) {
 	h.broadcastLocked(f, out, raw)
 }
 
-// withheldFrame is a track.played as phones see it when they must not see
-// the track: its seq, so they know they missed nothing, and hidden.
-func withheldFrame(sid string, seq uint64) json.RawMessage {
-	b, _ := json.Marshal(withheldPlay{V: bus.Version, Type: bus.TypeTrackPlayed, Seq: seq, SessionID: sid, Hidden: true})
+// withheldFrame is an event as phones see it when they must not see what
+// it says (a withheld play, or a correction of one): its type and seq, so
+// they know they missed nothing, and hidden.
+func withheldFrame(typ bus.Type, sid string, seq uint64) json.RawMessage {
+	b, _ := json.Marshal(withheldPlay{V: bus.Version, Type: typ, Seq: seq, SessionID: sid, Hidden: true})
 	return b
 }
 
