@@ -121,6 +121,12 @@ func TestRestart(t *testing.T) {
 			phone.subscribe(sess.ID, nil)
 			snap := phone.wait(5*time.Second, "snapshot", isType("snapshot"))
 			lastSeq := uint64(snap["seq"].(float64))
+			// The dancer likes the current track before the laptop goes down.
+			likedPlay := sess.CurrentTrack.PlayID
+			if err := phone.ws.WriteJSON(map[string]any{"type": "like", "ref": "like1", "playId": likedPlay}); err != nil {
+				t.Fatal(err)
+			}
+			phone.wait(5*time.Second, "like answered", func(f map[string]any) bool { return f["ref"] == "like1" && f["type"] == "ok" })
 
 			console := consoleRE.FindString(p.out.String())
 			if console == "" {
@@ -162,6 +168,14 @@ func TestRestart(t *testing.T) {
 			phone = dial(t, p.base)
 			phone.subscribe(sess.ID, &lastSeq)
 			snap = phone.wait(5*time.Second, "snapshot", isType("snapshot"))
+			// The like survived: the dancer's own, and in the owner's tally.
+			if mine := snap["mine"].(map[string]any)["likes"].([]any); len(mine) != 1 || mine[0] != likedPlay {
+				t.Fatalf("after restart the dancer's likes are %v, want [%s]", mine, likedPlay)
+			}
+			phone.wait(10*time.Second, "a tally counting the like from before the restart", func(f map[string]any) bool {
+				likes, _ := f["likes"].(map[string]any)
+				return f["type"] == "tally" && likes[likedPlay] == float64(1)
+			})
 			r := snap["resume"].(map[string]any)
 			missed := r["missed"].([]any)
 			if r["complete"] != true || len(missed) != 2 {
