@@ -57,6 +57,8 @@ const usage = `Pika! shows dancers what the DJ is playing.
 
 Usage:
   pika lan [flags]    run everything on this laptop (LAN mode); pika lan --help for flags
+  pika migrate up|down|status   apply or inspect PostgreSQL migrations (DATABASE_URL)
+  pika persister [flags]        write the bus's events to PostgreSQL
   pika version        print the version
 `
 
@@ -68,6 +70,10 @@ func (a *app) run(ctx context.Context, args []string) error {
 	switch args[0] {
 	case "lan":
 		return a.lan(ctx, args[1:])
+	case "migrate":
+		return a.migrate(ctx, args[1:])
+	case "persister":
+		return a.persister(ctx, args[1:])
 	case "version", "--version":
 		fmt.Fprintln(a.stdout, "pika", version)
 		return nil
