@@ -27,16 +27,28 @@ func ActionsStreamName(djID string) string { return "ACT_" + djID }
 // ActionsStreamConfig keeps every dancer action, deduplicated by action id
 // within Duplicates (the owner also deduplicates, for anything older).
 func ActionsStreamConfig(djID string) jetstream.StreamConfig {
+	return keptStream(ActionsStreamName(djID), "Pika! dancer actions for DJ "+djID, AllActions, 4096)
+}
+
+// Retention of everything a DJ's streams keep (docs/data.md).
+const (
+	StreamMaxAge     = 400 * 24 * time.Hour
+	DuplicatesWindow = 10 * time.Minute
+)
+
+// keptStream is a file-stored stream that keeps its messages StreamMaxAge
+// and stores a retried publish once within DuplicatesWindow.
+func keptStream(name, description, subject string, maxMsg int32) jetstream.StreamConfig {
 	return jetstream.StreamConfig{
-		Name:        ActionsStreamName(djID),
-		Description: "Pika! dancer actions for DJ " + djID,
-		Subjects:    []string{AllActions},
+		Name:        name,
+		Description: description,
+		Subjects:    []string{subject},
 		Storage:     jetstream.FileStorage,
 		Retention:   jetstream.LimitsPolicy,
 		Discard:     jetstream.DiscardOld,
-		MaxAge:      400 * 24 * time.Hour,
-		MaxMsgSize:  4096,
-		Duplicates:  10 * time.Minute,
+		MaxAge:      StreamMaxAge,
+		MaxMsgSize:  maxMsg,
+		Duplicates:  DuplicatesWindow,
 		Replicas:    1,
 	}
 }
@@ -49,19 +61,9 @@ func StreamName(djID string) string { return "DJ_" + djID }
 // the window in which a retried publish with the same message id is stored
 // once; consumers also deduplicate by event id, for anything older.
 func SessionStreamConfig(djID string) jetstream.StreamConfig {
-	return jetstream.StreamConfig{
-		Name:        StreamName(djID),
-		Description: "Pika! session events of DJ " + djID,
-		Subjects:    []string{AllSessions},
-		Storage:     jetstream.FileStorage,
-		Retention:   jetstream.LimitsPolicy,
-		Discard:     jetstream.DiscardOld,
-		MaxAge:      400 * 24 * time.Hour,
-		MaxMsgSize:  MaxEventBytes,
-		Duplicates:  10 * time.Minute,
-		AllowDirect: true,
-		Replicas:    1,
-	}
+	c := keptStream(StreamName(djID), "Pika! session events of DJ "+djID, AllSessions, MaxEventBytes)
+	c.AllowDirect = true // the gateway and the engine read a session's last event directly
+	return c
 }
 
 // SessionsKVConfig is the sessions bucket's definition.
