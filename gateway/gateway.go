@@ -33,6 +33,10 @@ type Config struct {
 	// DJ); required, since only the caller knows the DJ id.
 	ActionsStream string
 	Assets        fs.FS // the web pages (web.Assets()); nil serves none
+	// History reads what PostgreSQL keeps (persister/pgstore); nil: no
+	// database, recaps come from the streams and the other history
+	// endpoints answer 503 no_database.
+	History History
 	// ID names this gateway in presence reports; empty: a random one.
 	// Two gateways must not share it (the owner keeps one report per id).
 	ID string

@@ -34,6 +34,8 @@ func (g *Gateway) routes() {
 		},
 	}))
 	api.Get("/sessions", g.listSessions)
+	// Before /sessions/:id, so "recent" is not taken for a session id.
+	g.historyRoutes(api)
 	api.Get("/sessions/:id", g.getSession)
 	api.Get("/sessions/:id/history", g.history)
 	api.Get("/sessions/:id/qr.png", g.qr)
@@ -55,6 +57,10 @@ func (g *Gateway) routes() {
 	// The DJ console: the session and its secret ride in the URL fragment,
 	// which never reaches a server or its logs.
 	a.Get("/dj", g.page("dj.html"))
+	// History pages (issue 4): each reads its id from its own path.
+	a.Get("/recap/:id", g.page("recap.html"))
+	a.Get("/me", g.page("me.html"))
+	a.Get("/dj/:djId", g.page("dj-profile.html"))
 	a.Use("/assets", func(c *fiber.Ctx) error {
 		c.Set(fiber.HeaderCacheControl, "no-cache")
 		return c.Next()
@@ -190,7 +196,8 @@ func (g *Gateway) getSession(c *fiber.Ctx) error {
 	return c.JSON(info)
 }
 
-// history: every play phones may see, newest first, as corrected, folded
+// history: every play phones may see, newest first, as corrected: from
+// PostgreSQL when the gateway has it and it has the session, else folded
 // from the stream.
 func (g *Gateway) history(c *fiber.Ctx) error {
 	sid, ok := sessionParam(c)
@@ -205,6 +212,9 @@ func (g *Gateway) history(c *fiber.Ctx) error {
 				Reason: "limit must be a number from 1 to 1000."})
 		}
 		limit = n
+	}
+	if plays, ok := g.dbPlays(c, sid, limit); ok {
+		return c.JSON(plays)
 	}
 	f, ok := g.loadFeed(c, sid)
 	if !ok {
