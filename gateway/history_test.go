@@ -105,9 +105,9 @@ func (e *env) act(sid, client string, kind bus.ActionKind, fill func(*bus.Action
 // and an unlike, tempo votes changed and cleared, a closed poll and an open
 // one, thank-yous, and its end.
 type night struct {
-	sid                                  string
+	sid                                   string
 	first, corrected, hidden, paused, top bus.Event
-	closedPoll, openPoll                 bus.Event
+	closedPoll, openPoll                  bus.Event
 }
 
 func seedNight(e *env) night {
@@ -401,8 +401,8 @@ func TestHistoryFromDatabase(t *testing.T) {
 	e.play(inDB, "Stream", "Only In The Stream")
 	fh.plays[inDB] = []bus.PlayedTrack{{PlayID: bus.NewID(time.Now()), Track: bus.NewTrack("Db", "From PostgreSQL")}}
 	fh.recaps[inDB] = history.Recap{Session: history.Session{ID: inDB, DJName: "DJ DB", LastActivityAt: time.Now()},
-		Plays:  []history.Play{{PlayedTrack: fh.plays[inDB][0], Likes: 2}},
-		Polls:  []history.Poll{{ID: "p", Question: "Q?", Options: []string{"a", "b"}, Counts: []int{1, 0}, Total: 1}}}
+		Plays: []history.Play{{PlayedTrack: fh.plays[inDB][0], Likes: 2}},
+		Polls: []history.Poll{{ID: "p", Question: "Q?", Options: []string{"a", "b"}, Counts: []int{1, 0}, Total: 1}}}
 	onlyStream := e.startSession("DJ Stream")
 	e.play(onlyStream, "Stream", "Not Persisted Yet")
 
