@@ -40,7 +40,11 @@ if ! command -v node >/dev/null; then
 elif ! command -v npm >/dev/null && [ -f web/e2e/package-lock.json ]; then
 	missing+=(npm)
 fi
-# PostgreSQL: a later issue adds it here (postgresql, for testenv.Postgres).
+# PostgreSQL for testenv.Postgres, which runs its own throwaway cluster with initdb and
+# pg_ctl (Debian keeps them in /usr/lib/postgresql/<version>/bin, off PATH).
+if ! command -v initdb >/dev/null && ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
+	missing+=(postgresql)
+fi
 
 if [ "${#missing[@]}" -eq 0 ]; then
 	echo "nothing to install"
