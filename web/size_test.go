@@ -93,6 +93,14 @@ func TestConsoleFirstLoadBudget(t *testing.T) {
 	checkBudget(t, "DJ console", "dj.html", "assets/console.js", "assets/conn.js", "assets/util.js", "assets/console.css")
 }
 
+// The history pages (issue 4) are opened on the same phones, often on
+// the way home: the same budget each.
+func TestHistoryPagesFirstLoadBudget(t *testing.T) {
+	checkBudget(t, "recap page", "recap.html", "assets/recap.js", "assets/pages.js", "assets/util.js", "assets/app.css", "assets/history.css")
+	checkBudget(t, "journal page", "me.html", "assets/me.js", "assets/pages.js", "assets/util.js", "assets/app.css", "assets/history.css")
+	checkBudget(t, "DJ profile page", "dj-profile.html", "assets/djprofile.js", "assets/pages.js", "assets/util.js", "assets/app.css", "assets/history.css")
+}
+
 func checkBudget(t *testing.T, what, page string, want ...string) {
 	t.Helper()
 	fsys := Assets()
@@ -121,7 +129,7 @@ func checkBudget(t *testing.T, what, page string, want ...string) {
 
 func TestPagesAndTheirAssetsExist(t *testing.T) {
 	fsys := Assets()
-	for _, page := range []string{"index.html", "session.html", "dj.html"} {
+	for _, page := range []string{"index.html", "session.html", "dj.html", "recap.html", "me.html", "dj-profile.html"} {
 		files := firstLoad(t, fsys, page) // fails on a missing file
 		if len(files) < 3 {
 			t.Errorf("%s loads only %v", page, files)
@@ -147,6 +155,26 @@ func TestConsoleSecretStaysInTheFragment(t *testing.T) {
 	}
 	if !bytes.Contains(data, []byte("location.hash")) || !bytes.Contains(data, []byte("sessionStorage")) {
 		t.Error("console.js no longer reads the secret from location.hash and sessionStorage")
+	}
+}
+
+// TestRecapSecretStaysOutOfURLs guards the same rule on the recap page: the
+// DJ secret comes from the fragment, is kept in sessionStorage, leaves the
+// address bar, and travels only in an Authorization header.
+func TestRecapSecretStaysOutOfURLs(t *testing.T) {
+	data, err := fs.ReadFile(Assets(), "assets/recap.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range []string{"document.cookie", "localStorage", "sendBeacon", "?secret", "&secret", "?k=", "'k=' + secret"} {
+		if bytes.Contains(data, []byte(bad)) {
+			t.Errorf("recap.js contains %q: the DJ secret must stay out of URLs, cookies and localStorage", bad)
+		}
+	}
+	for _, want := range []string{"location.hash", "sessionStorage", "history.replaceState", "Authorization: 'Bearer ' + secret"} {
+		if !bytes.Contains(data, []byte(want)) {
+			t.Errorf("recap.js no longer has %q", want)
+		}
 	}
 }
 

@@ -641,5 +641,10 @@ if (!sessionId || !secret) {
   document.body.dataset.view = 'nolink';
 } else {
   setupControls();
+  // The recap opens with the secret in its fragment, as this page did:
+  // there it shows the polls and the CSV download.
+  const recap = byId('recap-link');
+  recap.setAttribute('href', '/recap/' + sessionId + '#k=' + encodeURIComponent(secret));
+  recap.hidden = false;
   conn.start();
 }

@@ -660,6 +660,7 @@ function tickPoll() {
 function renderEnded() {
   const s = state.session;
   if (s?.status !== 'ended') return;
+  byId('ended-recap').setAttribute('href', '/recap/' + encodeURIComponent(sessionId));
   const t = ms(s.endedAt);
   const why = s.endReason === 'idle' ? 'after a quiet spell' : 'by the DJ';
   byId('ended-when').textContent = Number.isFinite(t)
