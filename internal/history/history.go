@@ -178,7 +178,7 @@ type Journal struct {
 // Kept counts the rows kept of one anonymous id: what a journal deletion
 // removes.
 type Kept struct {
-	Likes      int64 `json:"likes"` // likes standing now (unliked ones are kept as rows too, and counted)
+	Likes      int64 `json:"likes"` // one row per play liked, kept (liked=false) after an unlike
 	TempoVotes int64 `json:"tempoVotes"`
 	PollVotes  int64 `json:"pollVotes"`
 	Reactions  int64 `json:"reactions"`
