@@ -40,8 +40,102 @@ func lanSettings() []setting {
 		{flag: "demo-every", env: "PIKA_DEMO_EVERY", def: "20s", usage: "time between demo tracks"},
 		{flag: "public-url", env: "PIKA_PUBLIC_URL", usage: "the URL phones use, printed and put in QR codes (default http://<this laptop's LAN address>:<port>)"},
 		{flag: "cors-origin", env: "CORS_ORIGIN", usage: "Access-Control-Allow-Origin for /api (empty: same origin only)"},
+		{flag: "database-url", env: "DATABASE_URL", usage: "PostgreSQL to keep the history in, e.g. postgres://pika@localhost/pika (default: none; LAN mode needs no PostgreSQL)"},
 		{flag: "log-level", env: "PIKA_LOG_LEVEL", def: "info", usage: "debug, info, warn or error"},
 	}
+}
+
+// persisterSettings is the table for `pika persister`.
+func persisterSettings() []setting {
+	return []setting{
+		{flag: "nats-url", env: "PIKA_NATS_URL", usage: "NATS server(s) holding the DJs' streams, comma-separated, e.g. nats://127.0.0.1:4222 (required)"},
+		{flag: "database-url", env: "DATABASE_URL", usage: "PostgreSQL to write to, e.g. postgres://pika@db/pika (required)"},
+		{flag: "streams", env: "PIKA_STREAMS", usage: "streams to persist, comma-separated, e.g. DJ_x,ACT_x (default: every DJ_ and ACT_ stream, looked for every 30 s)"},
+		{flag: "metrics-addr", env: "PIKA_METRICS_ADDR", usage: "address to serve Prometheus metrics on at /metrics, e.g. :9102 (default: off)"},
+		{flag: "log-level", env: "PIKA_LOG_LEVEL", def: "info", usage: "debug, info, warn or error"},
+	}
+}
+
+// persisterConfig is `pika persister`'s effective configuration.
+type persisterConfig struct {
+	NATSURL     string
+	DatabaseURL string
+	Streams     []string // empty: discover
+	MetricsAddr string
+	LogLevel    string
+}
+
+// parsePersister builds and validates `pika persister`'s configuration.
+func parsePersister(args []string, getenv func(string) string, help io.Writer) (persisterConfig, error) {
+	v, err := parseSettings("persister", persisterSettings(), args, getenv, help)
+	if err != nil {
+		return persisterConfig{}, err
+	}
+	var bad []string
+	badf := func(format string, a ...any) { bad = append(bad, fmt.Sprintf(format, a...)) }
+	cfg := persisterConfig{NATSURL: strings.TrimSpace(v["nats-url"]), DatabaseURL: strings.TrimSpace(v["database-url"]),
+		MetricsAddr: strings.TrimSpace(v["metrics-addr"]), LogLevel: strings.ToLower(v["log-level"])}
+	if cfg.NATSURL == "" {
+		badf("--nats-url/PIKA_NATS_URL: required, e.g. nats://127.0.0.1:4222")
+	} else if err := checkNATSURLs(cfg.NATSURL); err != nil {
+		badf("--nats-url/PIKA_NATS_URL: %v", err)
+	}
+	if _, err := checkDatabaseURL(cfg.DatabaseURL); err != nil {
+		badf("%v", err)
+	}
+	for _, s := range strings.Split(v["streams"], ",") {
+		s = strings.TrimSpace(s)
+		if s == "" {
+			continue
+		}
+		if !validStreamName(s) {
+			badf("--streams/PIKA_STREAMS %q: each must be a stream name starting with DJ_ or ACT_", s)
+			continue
+		}
+		cfg.Streams = append(cfg.Streams, s)
+	}
+	if cfg.MetricsAddr != "" {
+		if _, port, err := net.SplitHostPort(cfg.MetricsAddr); err != nil {
+			badf("--metrics-addr/PIKA_METRICS_ADDR %q: must be host:port, e.g. :9102", cfg.MetricsAddr)
+		} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+			badf("--metrics-addr/PIKA_METRICS_ADDR %q: bad port", cfg.MetricsAddr)
+		}
+	}
+	switch cfg.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		badf("--log-level/PIKA_LOG_LEVEL %q: must be debug, info, warn or error", cfg.LogLevel)
+	}
+	if len(bad) > 0 {
+		return cfg, usageError{"pika persister: bad configuration:\n  " + strings.Join(bad, "\n  ")}
+	}
+	return cfg, nil
+}
+
+// checkNATSURLs accepts what nats.Connect does: one URL or a comma list,
+// each nats://, tls://, ws:// or wss:// with a host.
+func checkNATSURLs(list string) error {
+	for _, s := range strings.Split(list, ",") {
+		u, err := url.Parse(strings.TrimSpace(s))
+		if err != nil || u.Host == "" {
+			return fmt.Errorf("%q is not a URL like nats://host:4222", s)
+		}
+		switch u.Scheme {
+		case "nats", "tls", "ws", "wss":
+		default:
+			return fmt.Errorf("%q: scheme must be nats, tls, ws or wss", s)
+		}
+	}
+	return nil
+}
+
+// validStreamName reports whether s names a stream the persister reads: DJ_
+// or ACT_ and a name JetStream allows.
+func validStreamName(s string) bool {
+	if !strings.HasPrefix(s, "DJ_") && !strings.HasPrefix(s, "ACT_") || strings.HasSuffix(s, "_") || len(s) > 255 {
+		return false
+	}
+	return !strings.ContainsAny(s, ".*>/\\ \t\r\n")
 }
 
 // lanConfig is `pika lan`'s effective configuration.
@@ -56,6 +150,8 @@ type lanConfig struct {
 	PublicURL  string
 	CORSOrigin string
 	LogLevel   string
+	// DatabaseURL, if set, runs the persister in-process.
+	DatabaseURL string
 }
 
 // parseSettings resolves each setting: flag, else environment, else
@@ -129,7 +225,13 @@ func parseLAN(args []string, getenv func(string) string, help io.Writer) (lanCon
 	var bad []string
 	badf := func(format string, a ...any) { bad = append(bad, fmt.Sprintf(format, a...)) }
 	cfg := lanConfig{Addr: v["addr"], Data: v["data"], Watch: v["watch"], DJName: strings.TrimSpace(v["dj-name"]),
-		PublicURL: strings.TrimRight(v["public-url"], "/"), CORSOrigin: v["cors-origin"], LogLevel: strings.ToLower(v["log-level"])}
+		PublicURL: strings.TrimRight(v["public-url"], "/"), CORSOrigin: v["cors-origin"], LogLevel: strings.ToLower(v["log-level"]),
+		DatabaseURL: strings.TrimSpace(v["database-url"])}
+	if cfg.DatabaseURL != "" {
+		if _, err := checkDatabaseURL(cfg.DatabaseURL); err != nil {
+			badf("%v", err)
+		}
+	}
 
 	// PORT only chooses the port when no address was given explicitly.
 	if p := v["port"]; p != "" {

@@ -171,6 +171,19 @@ func (a *app) lan(ctx context.Context, args []string) error {
 		g.Go(func() error { return a.follow(gctx, src, eng, log) })
 	}
 	g.Go(func() error { a.manual(gctx, eng, log); return nil })
+	if cfg.DatabaseURL != "" {
+		// The history in PostgreSQL is an extra: a database that is down or
+		// broken never stops the night. The streams keep everything, and
+		// the durable consumers pick up where they stopped.
+		streams := []string{bus.StreamName(id.DJ), bus.ActionsStreamName(id.DJ)}
+		g.Go(func() error {
+			if err := persist(gctx, js, cfg.DatabaseURL, streams, nil, log.With("part", "history")); err != nil {
+				log.Error("PostgreSQL history stopped; dancers are served as before and the streams keep every event for the next start", "err", err)
+			}
+			return nil
+		})
+		fmt.Fprintln(a.stdout, "  Keeping the history in PostgreSQL too (DATABASE_URL).")
+	}
 
 	if a.ready != nil {
 		a.ready(lanReady{Addr: ln.Addr().String(), DJ: id.DJ, Elapsed: time.Since(started), Engine: eng, Owner: owner})
