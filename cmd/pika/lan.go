@@ -25,6 +25,7 @@ import (
 	"github.com/pika-dj/pika/desktop"
 	"github.com/pika-dj/pika/desktop/detect"
 	"github.com/pika-dj/pika/gateway"
+	"github.com/pika-dj/pika/persister/pgstore"
 	"github.com/pika-dj/pika/web"
 )
 
@@ -110,9 +111,20 @@ func (a *app) lan(ctx context.Context, args []string) error {
 		return err
 	}
 
+	// With PostgreSQL the REST history (journals, profiles, charts) reads
+	// it; recaps fall back to the streams while it lacks a session.
+	var hist gateway.History // nil: no PostgreSQL
+	if cfg.DatabaseURL != "" {
+		store, err := pgstore.Open(ctx, cfg.DatabaseURL) // does not connect yet
+		if err != nil {
+			return err
+		}
+		defer store.Close()
+		hist = store
+	}
 	gw, err := gateway.New(gateway.Config{
 		JS: js, Conn: nc, KV: kv, Stream: bus.StreamName(id.DJ), ActionsStream: bus.ActionsStreamName(id.DJ), Assets: web.Assets(),
-		PublicURL: cfg.PublicURL, CORSOrigin: cfg.CORSOrigin, Logger: log.With("part", "gateway"),
+		PublicURL: cfg.PublicURL, CORSOrigin: cfg.CORSOrigin, History: hist, Logger: log.With("part", "gateway"),
 	})
 	if err != nil {
 		return err

@@ -263,7 +263,7 @@ func getText(t *testing.T, url string) string {
 // (every other LAN test runs without PostgreSQL).
 func TestLANPersists(t *testing.T) {
 	dsn := testenv.Postgres(t)
-	_, ready, out := startLAN(t, "--demo", "--demo-every", "1s", "--database-url", dsn)
+	base, ready, out := startLAN(t, "--demo", "--demo-every", "1s", "--database-url", dsn)
 	if !strings.Contains(out.String(), "Keeping the history in PostgreSQL") {
 		t.Errorf("the banner does not say the history goes to PostgreSQL:\n%s", out)
 	}
@@ -277,5 +277,13 @@ func TestLANPersists(t *testing.T) {
 		var n int
 		err := conn.QueryRow(ctx, `SELECT count(*) FROM plays p JOIN sessions s ON s.id = p.session_id WHERE s.dj_id = $1`, ready.DJ).Scan(&n)
 		return err == nil && n >= 2
+	})
+	// The REST history reads PostgreSQL: the DJ's profile exists there only.
+	var profile struct {
+		Name     string `json:"name"`
+		Sessions []any  `json:"sessions"`
+	}
+	testenv.Eventually(t, 10*time.Second, "the DJ's profile from PostgreSQL", func() bool {
+		return getJSON(t, base+"/api/djs/"+ready.DJ, &profile) == 200 && len(profile.Sessions) == 1
 	})
 }

@@ -202,6 +202,11 @@ func lanNight(t *testing.T, b *testenv.Bus, eng *desktop.Engine, own *desktop.Ow
 	p3 := play("Secret", "Unreleased Edit", 90)
 	command(t, b, bus.Command{Kind: bus.CmdPlayHide, Session: sid, Secret: secret, PlayID: p3})
 	p4 := play("Crowd", "Favourite", 100)
+	// A play while the track list is paused is withheld like a hidden one,
+	// in PostgreSQL as in the streams.
+	command(t, b, bus.Command{Kind: bus.CmdBroadcastPause, Session: sid, Secret: secret})
+	play("Private", "While Paused", 95)
+	command(t, b, bus.Command{Kind: bus.CmdBroadcastResume, Session: sid, Secret: secret})
 
 	alice, bob, carol := dial(t, gw), dial(t, gw), dial(t, gw)
 	alice.subscribe(sid, "c-alice-01")
@@ -291,14 +296,19 @@ func TestHistoryREST(t *testing.T) {
 			if r.Owner || r.Polls != nil || r.Thanks != nil || len(r.Plays) != 3 {
 				t.Fatalf("public recap: %s", mustJSON(r))
 			}
-		} else if !r.Owner || len(r.Polls) != 1 || r.Polls[0].Total != 3 || r.Polls[0].Winner != 1 || *r.Thanks != 2 || len(r.Plays) != 4 || !r.Plays[2].Hidden {
+		} else if !r.Owner || len(r.Polls) != 1 || r.Polls[0].Total != 3 || r.Polls[0].Winner != 1 || *r.Thanks != 2 || len(r.Plays) != 5 || !r.Plays[2].Hidden || !r.Plays[4].Hidden {
 			t.Fatalf("DJ's recap: %s", mustJSON(r))
 		}
 		if r.TrackCount != 3 || r.TotalLikes != 5 || r.MostLiked != plays[3] || r.Session.Status != "ended" ||
 			r.Plays[1].Title != "Fixed Title" || r.Plays[0].Likes != 1 || r.Plays[0].Tempo != (history.Tempo{Slower: 1}) {
 			t.Fatalf("recap: %s", mustJSON(r))
 		}
-		last := r.Plays[len(r.Plays)-1]
+		var last history.Play
+		for _, p := range r.Plays {
+			if p.PlayID == plays[3] {
+				last = p
+			}
+		}
 		if last.PlayID != plays[3] || last.Likes != 3 || last.Tempo != (history.Tempo{Perfect: 1, Faster: 1}) || last.BPM != 100 || last.Key != "8A" {
 			t.Fatalf("most liked play: %+v", last)
 		}
@@ -330,7 +340,8 @@ func TestHistoryREST(t *testing.T) {
 		t.Fatalf("csv from the streams\n%s\nfrom PostgreSQL\n%s", csvs[0], csvs[1])
 	}
 	rows, err := csv.NewReader(strings.NewReader(csvs[1])).ReadAll()
-	if err != nil || len(rows) != 5 || strings.Join(rows[4][2:], ",") != "Crowd,Favourite,100,8A,3,0,1,1,false" {
+	if err != nil || len(rows) != 6 || strings.Join(rows[4][2:], ",") != "Crowd,Favourite,100,8A,3,0,1,1,false" ||
+		strings.Join(rows[5][2:], ",") != "Private,While Paused,95,8A,0,0,0,0,true" {
 		t.Fatalf("csv rows %q %v", rows, err)
 	}
 

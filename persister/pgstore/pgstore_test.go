@@ -413,3 +413,64 @@ func TestOpenBadURL(t *testing.T) {
 		t.Fatalf("bad URL: %v", err)
 	}
 }
+
+// TestPausedPlaysWithheld: a play stored while the track list was paused
+// is withheld (plays.hidden) like a hidden play; one after the resume is
+// not; and the answer is the same whatever order the events are written in.
+func TestPausedPlaysWithheld(t *testing.T) {
+	dj, sid := bus.NewDJID(), bus.NewID(t0)
+	var evs []bus.Event
+	seq := uint64(0)
+	add := func(typ bus.Type, title string) string {
+		seq++
+		at := t0.Add(time.Duration(seq) * time.Minute)
+		e := bus.Event{V: bus.Version, ID: bus.NewID(at), Type: typ, Session: sid, Seq: seq, At: at, DJ: dj}
+		switch typ {
+		case bus.TypeSessionStarted:
+			e.Started = &bus.SessionStarted{DJName: "DJ"}
+		case bus.TypeTrackPlayed:
+			e.Play = &bus.Play{Track: bus.NewTrack("A", title)}
+		}
+		evs = append(evs, e)
+		return e.ID
+	}
+	add(bus.TypeSessionStarted, "")
+	before := add(bus.TypeTrackPlayed, "Before")
+	add(bus.TypeBroadcastPaused, "")
+	private := add(bus.TypeTrackPlayed, "Private")
+	add(bus.TypeBroadcastResumed, "")
+	after := add(bus.TypeTrackPlayed, "After")
+	want := map[string]bool{before: false, private: true, after: false}
+
+	orders := map[string][][]bus.Event{
+		"in order, one batch": {evs},
+		"reversed, one event a batch": func() [][]bus.Event {
+			var out [][]bus.Event
+			for i := len(evs) - 1; i >= 0; i-- {
+				out = append(out, []bus.Event{evs[i]})
+			}
+			return out
+		}(),
+		"plays first, marks later": {{evs[0], evs[1], evs[3], evs[5]}, {evs[4]}, {evs[2]}},
+	}
+	for name, batches := range orders {
+		t.Run(name, func(t *testing.T) {
+			st := newStore(t)
+			ctx := context.Background()
+			for _, b := range batches {
+				if err := st.WriteBatch(ctx, b, nil); err != nil {
+					t.Fatal(err)
+				}
+			}
+			for id, hidden := range want {
+				var got bool
+				if err := st.Pool().QueryRow(ctx, `SELECT hidden FROM plays WHERE id = $1`, id).Scan(&got); err != nil {
+					t.Fatal(err)
+				}
+				if got != hidden {
+					t.Errorf("play %s hidden = %v, want %v", id, got, hidden)
+				}
+			}
+		})
+	}
+}

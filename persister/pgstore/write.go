@@ -86,6 +86,7 @@ type batchWriter struct {
 	tempo     map[clientKey]*tempoRow
 	votes     map[clientKey]*voteRow
 	reactions map[string]*reactionRow
+	pauses    map[pauseKey]bool
 }
 
 // clientKey is one dancer's row about one play or poll.
@@ -105,9 +106,11 @@ func (w *batchWriter) event(e *bus.Event) {
 		w.poll(e)
 	case bus.TypeAnnouncementMade, bus.TypeAnnouncementCancelled:
 		w.announcement(e)
+	case bus.TypeBroadcastPaused, bus.TypeBroadcastResumed:
+		w.pause(e)
 	}
 	// session.started and session.ended live in the session row;
-	// track.stopped and broadcast.paused/resumed only raise its last_seq.
+	// track.stopped only raises its last_seq.
 }
 
 func (w *batchWriter) action(a *bus.Action) {
@@ -140,6 +143,8 @@ func (w *batchWriter) statements() []stmt {
 	add(w.editStmt())
 	add(w.playStmt())
 	add(w.applyEditsStmt())
+	add(w.pauseStmt())
+	add(w.withholdStmt())
 	add(w.pollStartStmt())
 	add(w.pollCloseStmt())
 	add(w.annMadeStmt())
