@@ -52,10 +52,14 @@ func TestMigrateCommand(t *testing.T) {
 	if err != nil || strings.Contains(out, "Pending") {
 		t.Fatalf("status after up: %v\n%s", err, out)
 	}
-	// The flag wins over the environment.
+	// The flag wins over the environment; down rolls back one migration.
 	out, err = runMigrate(t, map[string]string{"DATABASE_URL": "postgres://nobody@127.0.0.1:1/nothing"}, "down", "--database-url", dsn)
-	if err != nil || !strings.Contains(out, "rolled back 0001_init.sql") || !strings.Contains(out, "version 0") {
+	if err != nil || !strings.Contains(out, "rolled back 0002_pause_marks.sql") || !strings.Contains(out, "version 1") {
 		t.Fatalf("down: %v\n%s", err, out)
+	}
+	out, err = runMigrate(t, env, "down")
+	if err != nil || !strings.Contains(out, "rolled back 0001_init.sql") || !strings.Contains(out, "version 0") {
+		t.Fatalf("second down: %v\n%s", err, out)
 	}
 	if out, err = runMigrate(t, env, "down"); err == nil || !strings.Contains(err.Error(), "nothing to roll back") {
 		t.Fatalf("down with nothing applied: %v\n%s", err, out)
