@@ -66,7 +66,7 @@ func TestUpDownUp(t *testing.T) {
 	if err != nil || len(files) == 0 {
 		t.Fatalf("embedded migrations: %v, %d files", err, len(files))
 	}
-	want := []string{"announcements", "dj_tokens", "djs", "likes", "pause_marks", "play_edits", "plays",
+	want := []string{"announcements", "deleted_clients", "dj_tokens", "djs", "likes", "pause_marks", "play_edits", "plays",
 		"poll_votes", "polls", "reactions", "sessions", "tempo_votes"}
 
 	for round := 1; round <= 2; round++ {

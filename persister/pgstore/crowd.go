@@ -110,7 +110,10 @@ func (w *batchWriter) likeStmt() *stmt {
 	}
 	return &stmt{what: "likes", sql: `
 INSERT INTO likes (play_id, client_id, session_id, liked, action_id, at)
-SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::boolean[], $5::text[], $6::timestamptz[])
+SELECT u.* FROM unnest($1::text[], $2::text[], $3::text[], $4::boolean[], $5::text[], $6::timestamptz[])
+	AS u(play_id, client_id, session_id, liked, action_id, at)
+WHERE NOT EXISTS (SELECT 1 FROM deleted_clients d
+	WHERE d.client_hash = encode(sha256(convert_to(u.client_id, 'UTF8')), 'hex') AND d.deleted_at >= u.at)
 ON CONFLICT (play_id, client_id) DO UPDATE SET session_id = excluded.session_id, liked = excluded.liked,
 	action_id = excluded.action_id, at = excluded.at
 WHERE (excluded.at, excluded.action_id) > (likes.at, likes.action_id)`,
@@ -132,7 +135,10 @@ func (w *batchWriter) tempoStmt() *stmt {
 	}
 	return &stmt{what: "tempo votes", sql: `
 INSERT INTO tempo_votes (play_id, client_id, session_id, choice, action_id, at)
-SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[])
+SELECT u.* FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::timestamptz[])
+	AS u(play_id, client_id, session_id, choice, action_id, at)
+WHERE NOT EXISTS (SELECT 1 FROM deleted_clients d
+	WHERE d.client_hash = encode(sha256(convert_to(u.client_id, 'UTF8')), 'hex') AND d.deleted_at >= u.at)
 ON CONFLICT (play_id, client_id) DO UPDATE SET session_id = excluded.session_id, choice = excluded.choice,
 	action_id = excluded.action_id, at = excluded.at
 WHERE (excluded.at, excluded.action_id) > (tempo_votes.at, tempo_votes.action_id)`,
@@ -156,7 +162,10 @@ func (w *batchWriter) voteStmt() *stmt {
 	}
 	return &stmt{what: "poll votes", sql: `
 INSERT INTO poll_votes (poll_id, client_id, session_id, option, action_id, at)
-SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::timestamptz[])
+SELECT u.* FROM unnest($1::text[], $2::text[], $3::text[], $4::int[], $5::text[], $6::timestamptz[])
+	AS u(poll_id, client_id, session_id, option, action_id, at)
+WHERE NOT EXISTS (SELECT 1 FROM deleted_clients d
+	WHERE d.client_hash = encode(sha256(convert_to(u.client_id, 'UTF8')), 'hex') AND d.deleted_at >= u.at)
 ON CONFLICT (poll_id, client_id) DO UPDATE SET session_id = excluded.session_id, option = excluded.option,
 	action_id = excluded.action_id, at = excluded.at
 WHERE (excluded.at, excluded.action_id) < (poll_votes.at, poll_votes.action_id)`,
@@ -176,7 +185,10 @@ func (w *batchWriter) reactionStmt() *stmt {
 	}
 	return &stmt{what: "reactions", sql: `
 INSERT INTO reactions (id, session_id, client_id, kind, at)
-SELECT * FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[])
+SELECT u.* FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::timestamptz[])
+	AS u(id, session_id, client_id, kind, at)
+WHERE NOT EXISTS (SELECT 1 FROM deleted_clients d
+	WHERE d.client_hash = encode(sha256(convert_to(u.client_id, 'UTF8')), 'hex') AND d.deleted_at >= u.at)
 ON CONFLICT (id) DO NOTHING`,
 		args: []any{ids, sessions, clients, kinds, ats}}
 }

@@ -391,6 +391,15 @@ func TestDeleteJournal(t *testing.T) {
 	if got, err := st.DeleteJournal(context.Background(), n.alice); err != nil || got != 0 {
 		t.Errorf("second delete: %d, %v", got, err)
 	}
+	// The stream still holds alice's actions: replaying them writes none of
+	// them back, while bob's stay as they were.
+	write(t, st, n.events, n.actions)
+	if left := count(t, st, journal, n.alice); left != 0 {
+		t.Errorf("a replay wrote back %d rows of a deleted journal", left)
+	}
+	if left := count(t, st, journal, n.bob); left != bob {
+		t.Errorf("bob's rows after the replay: %d, had %d", left, bob)
+	}
 }
 
 // TestWriteBatchEmpty: nothing to write is not an error and needs no database.
