@@ -6,7 +6,7 @@
 // server, and is then kept in sessionStorage only.
 
 import { Conn } from './conn.js';
-import { h, byId, ms, clock, bpmText, toast, countdown, now } from './util.js';
+import { h, byId, ms, clock, bpmText, toast, countdown, now, storedId } from './util.js';
 
 /** @typedef {import('./conn.js').Frame} Frame */
 /** @typedef {{playId: string, playedAt: string, id?: string, title: string, artist?: string, bpm?: number, key?: string}} PlayView */
@@ -72,23 +72,7 @@ function readLink() {
 }
 
 function consoleId() {
-  let id = '';
-  try {
-    id = localStorage.getItem('pika.consoleId') || '';
-  } catch {
-    /* ignore */
-  }
-  if (!/^[A-Za-z0-9_-]{8,64}$/.test(id)) {
-    const b = new Uint8Array(10);
-    crypto.getRandomValues(b);
-    id = 'dj-' + Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
-    try {
-      localStorage.setItem('pika.consoleId', id);
-    } catch {
-      /* ignore */
-    }
-  }
-  return id;
+  return storedId('pika.consoleId', 'dj-');
 }
 
 // ---- connection -----------------------------------------------------------

@@ -5,7 +5,7 @@
 
 import { Conn } from './conn.js';
 import { Outbox } from './outbox.js';
-import { h, byId, ms, clock, ago, bpmText, listenersText, toast, ulid, countdown, buzz, now } from './util.js';
+import { h, byId, ms, clock, ago, bpmText, listenersText, toast, ulid, countdown, buzz, now, storedId } from './util.js';
 
 /**
  * @typedef {object} PlayView
@@ -99,24 +99,7 @@ function sessionFromPath(path) {
 
 /** The phone's anonymous id, made once and kept in localStorage. */
 function loadClientId() {
-  const valid = /^[A-Za-z0-9_-]{8,64}$/;
-  let id = '';
-  try {
-    id = localStorage.getItem('pika.clientId') || '';
-  } catch {
-    /* private mode: a fresh id per visit */
-  }
-  if (!valid.test(id)) {
-    const bytes = new Uint8Array(10);
-    crypto.getRandomValues(bytes);
-    id = 'c-' + Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
-    try {
-      localStorage.setItem('pika.clientId', id);
-    } catch {
-      /* ignore */
-    }
-  }
-  return id;
+  return storedId('pika.clientId', 'c-');
 }
 
 /** @param {string} key */

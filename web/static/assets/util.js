@@ -190,3 +190,30 @@ export function toast(text) {
 }
 /** @type {ReturnType<typeof setTimeout> | undefined} */
 let toastTimer;
+
+/**
+ * An anonymous id kept in localStorage under key: the one stored if valid,
+ * else a new one (prefix + 20 random hex digits), saved for next time. In
+ * private mode nothing can be saved, so each visit gets a fresh id.
+ * @param {string} key
+ * @param {string} prefix
+ */
+export function storedId(key, prefix) {
+  let id = '';
+  try {
+    id = localStorage.getItem(key) || '';
+  } catch {
+    /* private mode */
+  }
+  if (!/^[A-Za-z0-9_-]{8,64}$/.test(id)) {
+    const b = new Uint8Array(10);
+    crypto.getRandomValues(b);
+    id = prefix + Array.from(b, (x) => x.toString(16).padStart(2, '0')).join('');
+    try {
+      localStorage.setItem(key, id);
+    } catch {
+      /* ignore */
+    }
+  }
+  return id;
+}
