@@ -1,0 +1,3 @@
+package main
+
+func chart(args []string, stdout interface{ Write([]byte) (int, error) }) error { return nil }
