@@ -109,3 +109,9 @@ fi
 step "go test -race ./...  (log: test-results/go-test.log)"
 mkdir -p test-results
 go test -race -count=1 -timeout 30m ./... 2>&1 | tee test-results/go-test.log
+
+# Must-show 2: stack and heap per idle socket at 2,000 sockets. The race
+# detector inflates both, so gateway/memory_test.go is built without it
+# (//go:build !race: the run above skips it) and runs here on its own.
+step "idle socket memory, without -race  (log: test-results/idle-memory.log)"
+go test -count=1 -run 'TestIdleSocketMemory' -v ./gateway/ 2>&1 | tee test-results/idle-memory.log

@@ -42,6 +42,7 @@ func lanSettings() []setting {
 		{flag: "cors-origin", env: "CORS_ORIGIN", usage: "Access-Control-Allow-Origin for /api (empty: same origin only)"},
 		{flag: "database-url", env: "DATABASE_URL", usage: "PostgreSQL to keep the history in, e.g. postgres://pika@localhost/pika (default: none; LAN mode needs no PostgreSQL)"},
 		{flag: "log-level", env: "PIKA_LOG_LEVEL", def: "info", usage: "debug, info, warn or error"},
+		{flag: "pprof", env: "PIKA_PPROF", usage: "serve Go's profiler (/debug/pprof/) on this loopback address, e.g. 127.0.0.1:6060; never on the dancers' port (default: off)"},
 	}
 }
 
@@ -152,6 +153,8 @@ type lanConfig struct {
 	LogLevel   string
 	// DatabaseURL, if set, runs the persister in-process.
 	DatabaseURL string
+	// PProf is the loopback address of the profiler; empty: off.
+	PProf string
 }
 
 // parseSettings resolves each setting: flag, else environment, else
@@ -226,7 +229,15 @@ func parseLAN(args []string, getenv func(string) string, help io.Writer) (lanCon
 	badf := func(format string, a ...any) { bad = append(bad, fmt.Sprintf(format, a...)) }
 	cfg := lanConfig{Addr: v["addr"], Data: v["data"], Watch: v["watch"], DJName: strings.TrimSpace(v["dj-name"]),
 		PublicURL: strings.TrimRight(v["public-url"], "/"), CORSOrigin: v["cors-origin"], LogLevel: strings.ToLower(v["log-level"]),
-		DatabaseURL: strings.TrimSpace(v["database-url"])}
+		DatabaseURL: strings.TrimSpace(v["database-url"]), PProf: strings.TrimSpace(v["pprof"])}
+	if cfg.PProf != "" {
+		// The profiler shows memory, goroutines and command lines: it is for
+		// the laptop's owner, so a network address is refused, not guessed at.
+		host, _, err := net.SplitHostPort(cfg.PProf)
+		if ip := net.ParseIP(host); err != nil || ip == nil || !ip.IsLoopback() {
+			badf("--pprof/PIKA_PPROF %q: must be a loopback address such as 127.0.0.1:6060 (the profiler is never served to the network)", cfg.PProf)
+		}
+	}
 	if cfg.DatabaseURL != "" {
 		if _, err := checkDatabaseURL(cfg.DatabaseURL); err != nil {
 			badf("%v", err)

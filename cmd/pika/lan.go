@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/http"
+	"net/http/pprof"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -36,6 +38,7 @@ type lanReady struct {
 	Elapsed time.Duration // from start to serving
 	Engine  *desktop.Engine
 	Owner   *desktop.Owner
+	PProf   string // host:port of the profiler, if --pprof
 }
 
 // lan runs `pika lan`: everything in one process.
@@ -135,6 +138,16 @@ func (a *app) lan(ctx context.Context, args []string) error {
 		return fmt.Errorf("listen on %s: %w (is another pika running? choose another with --addr)", cfg.Addr, err)
 	}
 
+	var pprofLn net.Listener
+	if cfg.PProf != "" {
+		if pprofLn, err = net.Listen("tcp", cfg.PProf); err != nil {
+			_ = gw.Shutdown(context.Background())
+			ln.Close()
+			return fmt.Errorf("listen for the profiler on %s: %w", cfg.PProf, err)
+		}
+		defer pprofLn.Close()
+	}
+
 	src, err := a.source(cfg, log)
 	if err != nil {
 		_ = gw.Shutdown(context.Background())
@@ -174,6 +187,10 @@ func (a *app) lan(ctx context.Context, args []string) error {
 		defer cancel()
 		return gw.Shutdown(sctx)
 	})
+	if pprofLn != nil {
+		servePProf(gctx, g, pprofLn, log)
+		fmt.Fprintf(a.stdout, "  Profiler: http://%s/debug/pprof/ (this laptop only)\n", pprofLn.Addr())
+	}
 	g.Go(func() error { return eng.Run(gctx) })
 	g.Go(func() error { return owner.Run(gctx) })
 	if cfg.Demo {
@@ -198,7 +215,11 @@ func (a *app) lan(ctx context.Context, args []string) error {
 	}
 
 	if a.ready != nil {
-		a.ready(lanReady{Addr: ln.Addr().String(), DJ: id.DJ, Elapsed: time.Since(started), Engine: eng, Owner: owner})
+		r := lanReady{Addr: ln.Addr().String(), DJ: id.DJ, Elapsed: time.Since(started), Engine: eng, Owner: owner}
+		if pprofLn != nil {
+			r.PProf = pprofLn.Addr().String()
+		}
+		a.ready(r)
 	}
 	err = g.Wait()
 	if errors.Is(err, context.Canceled) {
@@ -425,4 +446,30 @@ func logLevel(s string) slog.Level {
 	var l slog.Level
 	_ = l.UnmarshalText([]byte(s))
 	return l
+}
+
+// servePProf serves net/http/pprof on ln until ctx ends. It uses a mux of
+// its own: importing net/http/pprof also registers it on
+// http.DefaultServeMux, which nothing in this process serves, and the
+// dancers' port is Fiber's, so the profiler is reachable only on ln.
+func servePProf(ctx context.Context, g *errgroup.Group, ln net.Listener, log *slog.Logger) {
+	mux := http.NewServeMux()
+	mux.HandleFunc("/debug/pprof/", pprof.Index)
+	mux.HandleFunc("/debug/pprof/cmdline", pprof.Cmdline)
+	mux.HandleFunc("/debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("/debug/pprof/symbol", pprof.Symbol)
+	mux.HandleFunc("/debug/pprof/trace", pprof.Trace)
+	// No write timeout: a CPU profile or trace streams for its ?seconds=.
+	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 10 * time.Second}
+	g.Go(func() error {
+		if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
+			log.Warn("profiler stopped", "err", err)
+		}
+		return nil // the profiler is an extra: it never stops the night
+	})
+	g.Go(func() error {
+		<-ctx.Done()
+		_ = srv.Close()
+		return nil
+	})
 }
