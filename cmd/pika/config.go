@@ -42,6 +42,7 @@ func lanSettings() []setting {
 		{flag: "cors-origin", env: "CORS_ORIGIN", usage: "Access-Control-Allow-Origin for /api (empty: same origin only)"},
 		{flag: "database-url", env: "DATABASE_URL", usage: "PostgreSQL to keep the history in, e.g. postgres://pika@localhost/pika (default: none; LAN mode needs no PostgreSQL)"},
 		{flag: "log-level", env: "PIKA_LOG_LEVEL", def: "info", usage: "debug, info, warn or error"},
+		{flag: "actions-per-ip", env: "PIKA_ACTIONS_PER_IP", def: "60000", usage: "dancer actions a minute from one network address: only a high ceiling against floods, because a venue can put 2,000 phones behind one address (limits per dancer come first)"},
 		{flag: "pprof", env: "PIKA_PPROF", usage: "serve Go's profiler (/debug/pprof/) on this loopback address, e.g. 127.0.0.1:6060; never on the dancers' port (default: off)"},
 	}
 }
@@ -155,6 +156,8 @@ type lanConfig struct {
 	DatabaseURL string
 	// PProf is the loopback address of the profiler; empty: off.
 	PProf string
+	// ActionsPerIP is the per-address ceiling on dancer actions a minute.
+	ActionsPerIP int
 }
 
 // parseSettings resolves each setting: flag, else environment, else
@@ -242,6 +245,11 @@ func parseLAN(args []string, getenv func(string) string, help io.Writer) (lanCon
 		if _, err := checkDatabaseURL(cfg.DatabaseURL); err != nil {
 			badf("%v", err)
 		}
+	}
+	if n, err := strconv.Atoi(v["actions-per-ip"]); err != nil || n < 1 {
+		badf("--actions-per-ip/PIKA_ACTIONS_PER_IP %q: must be a number of actions a minute, at least 1", v["actions-per-ip"])
+	} else {
+		cfg.ActionsPerIP = n
 	}
 
 	// PORT only chooses the port when no address was given explicitly.

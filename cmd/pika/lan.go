@@ -128,6 +128,7 @@ func (a *app) lan(ctx context.Context, args []string) error {
 	gw, err := gateway.New(gateway.Config{
 		JS: js, Conn: nc, KV: kv, Stream: bus.StreamName(id.DJ), ActionsStream: bus.ActionsStreamName(id.DJ), Assets: web.Assets(),
 		PublicURL: cfg.PublicURL, CORSOrigin: cfg.CORSOrigin, History: hist, Logger: log.With("part", "gateway"),
+		ActionsPerIPPerMinute: cfg.ActionsPerIP,
 	})
 	if err != nil {
 		return err

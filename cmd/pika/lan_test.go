@@ -78,12 +78,12 @@ func TestLANConfig(t *testing.T) {
 	a := &app{getenv: func(k string) string {
 		return map[string]string{"PIKA_LOG_LEVEL": "loud", "PORT": "99999"}[k]
 	}, stdout: &lockedBuffer{}, stderr: &lockedBuffer{}}
-	err := a.run(context.Background(), []string{"lan", "--addr", "nope", "--demo-every", "1ms", "--public-url", "ftp://x"})
+	err := a.run(context.Background(), []string{"lan", "--addr", "nope", "--demo-every", "1ms", "--public-url", "ftp://x", "--actions-per-ip", "0"})
 	if err == nil {
 		t.Fatal("bad configuration accepted")
 	}
 	msg := err.Error()
-	for _, want := range []string{"--addr/PIKA_ADDR \"nope\"", "--port/PORT \"99999\"", "PIKA_LOG_LEVEL \"loud\"", "--demo-every", "--public-url"} {
+	for _, want := range []string{"--addr/PIKA_ADDR \"nope\"", "--port/PORT \"99999\"", "PIKA_LOG_LEVEL \"loud\"", "--demo-every", "--public-url", "--actions-per-ip"} {
 		if !strings.Contains(msg, want) {
 			t.Errorf("error does not mention %s:\n%s", want, msg)
 		}
