@@ -108,6 +108,10 @@ func (c *conn) killLocked(code int) {
 	c.kill = code
 	c.n = 0
 	_ = c.ws.SetReadDeadline(time.Now())
+	// A writer blocked on this socket (a phone that stopped reading) is
+	// released now, not at its deadline. The net.Conn's setter is safe to
+	// call while another goroutine writes; the websocket's is not.
+	_ = c.ws.NetConn().SetWriteDeadline(time.Now())
 }
 
 // requestClose is killLocked for callers that do not hold c.mu.

@@ -146,7 +146,7 @@ type snapshotFrame struct {
 	Seq           uint64            `json:"seq"`
 	Session       SessionInfo       `json:"session"`
 	NowPlaying    *bus.PlayedTrack  `json:"nowPlaying"`
-	History       []bus.PlayedTrack `json:"history"`
+	History       json.RawMessage   `json:"history"` // []bus.PlayedTrack, encoded once per change
 	ListenerCount int               `json:"listenerCount"`
 	Poll          *bus.Poll         `json:"poll"`
 	Announcement  *bus.Announcement `json:"announcement"`

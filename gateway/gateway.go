@@ -51,7 +51,7 @@ type Config struct {
 	MaxFrame      int           // largest client frame in bytes: 12288 (a likes frame of 100 items)
 	QueueLen      int           // frames queued per socket before it is dropped as too slow: 64
 	Writers       int           // writer goroutines shared by all sockets: 2 × GOMAXPROCS
-	WriteTimeout  time.Duration // one frame's write: 5 s
+	WriteTimeout  time.Duration // one frame's write: 500 ms (see setDefaults)
 	ReadTimeout   time.Duration // silence before a socket is closed: 75 s
 	PingInterval  time.Duration // WebSocket pings: 30 s
 	RatePerSec    float64       // client frames per second per socket: 20
@@ -101,7 +101,10 @@ func (c *Config) setDefaults() error {
 	def(&c.MaxSockets, 30000)
 	def(&c.APIPerIPPerMinute, 12000)
 	def(&c.ActionsPerIPPerMinute, 60000)
-	defDur(&c.WriteTimeout, 5*time.Second)
+	// A write blocks only when the phone's kernel buffer is full, i.e. it
+	// is far behind; the shared writer it holds serves everyone else, so
+	// such a phone is dropped (it resumes from lastSeq) after 500 ms.
+	defDur(&c.WriteTimeout, 500*time.Millisecond)
 	defDur(&c.ReadTimeout, 75*time.Second)
 	defDur(&c.PingInterval, 30*time.Second)
 	defDur(&c.ListenerGrace, bus.ListenerGrace)

@@ -65,6 +65,10 @@ type feed struct {
 	tallyAt   time.Time
 	tallyN    int // the tally's listeners
 	idleSince time.Time
+	// history[0] is the snapshot history phones get, history[1] the DJ's,
+	// encoded once per change (nil: to be encoded): in a reconnect storm
+	// every phone's snapshot shares them instead of re-encoding 50 plays.
+	history [2]json.RawMessage
 }
 
 type ringEvent struct {
@@ -228,6 +232,7 @@ func (h *hub) deliver(f *feed, e bus.Event, raw []byte) {
 	if !f.state.Apply(e) {
 		return // already folded (a redelivery)
 	}
+	f.history = [2]json.RawMessage{} // plays, edits or pauses may have changed
 	f.crowd.Event(e)
 	out := append(json.RawMessage(nil), raw...)
 	play := ""
@@ -351,6 +356,22 @@ func (f *feed) currentLocked(all bool) *bus.PlayedTrack {
 	return cur
 }
 
+// snapshotHistoryLocked is the snapshot's history, encoded once per change.
+func (f *feed) snapshotHistoryLocked(dj bool) json.RawMessage {
+	i := 0
+	if dj {
+		i = 1
+	}
+	if f.history[i] == nil {
+		b, err := json.Marshal(f.historyLocked(snapshotHistory, dj))
+		if err != nil {
+			return json.RawMessage("[]") // a PlayedTrack always encodes; never reached
+		}
+		f.history[i] = b
+	}
+	return f.history[i]
+}
+
 // historyLocked lists up to limit plays phones may see (all: also the
 // withheld ones, for the DJ's console), newest first.
 func (f *feed) historyLocked(limit int, all bool) []bus.PlayedTrack {
@@ -388,7 +409,7 @@ func (h *hub) subscribe(f *feed, c *conn, clientID string, lastSeq *uint64) erro
 	snap := snapshotFrame{
 		Type: frameSnapshot, SessionID: f.sid, Seq: f.state.Seq,
 		Session:    sessionInfo(f.state, f.currentLocked(c.dj), f.listenerCountLocked(now, h.grace), now),
-		History:    f.historyLocked(snapshotHistory, c.dj),
+		History:    f.snapshotHistoryLocked(c.dj),
 		Poll:       f.state.Poll,
 		Paused:     f.state.Paused,
 		Tally:      f.tally,
