@@ -70,3 +70,46 @@ export function parseArgs(argv) {
   }
   return out;
 }
+
+/**
+ * The shared frame of a browser check: the browser it launched, the step it
+ * is at, the pages' console errors, fail (reason, errors, close, exit 1),
+ * watch (collect a page's errors), and a guard that fails the whole check
+ * after budgetMs.
+ * @param {string} name  the script's name, for messages
+ * @param {number} budgetMs
+ */
+export function runner(name, budgetMs) {
+  const run = {
+    /** @type {import('playwright-core').Browser | undefined} */
+    browser: undefined,
+    step: 'starting',
+    /** @type {string[]} */
+    errors: [],
+    /** @param {string} reason */
+    async fail(reason) {
+      process.stderr.write(name + ': ' + run.step + ': ' + reason + '\n');
+      for (const e of run.errors) process.stderr.write('  ' + e + '\n');
+      try {
+        await run.browser?.close();
+      } catch {
+        /* ignore */
+      }
+      process.exit(1);
+    },
+    /**
+     * @param {import('playwright-core').Page} page
+     * @param {string} label
+     */
+    watch(page, label) {
+      page.on('console', (m) => {
+        if (m.type() === 'error') run.errors.push(label + ' console: ' + m.text());
+      });
+      page.on('pageerror', (e) => run.errors.push(label + ' uncaught: ' + e.message));
+      return page;
+    },
+  };
+  const guard = setTimeout(() => run.fail('gave up after ' + budgetMs + ' ms'), budgetMs);
+  guard.unref();
+  return run;
+}

@@ -12,7 +12,7 @@
 // On failure: the reason and every page's console errors on stderr, exit 1.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { launch, phone, parseArgs } from './browser.mjs';
+import { launch, phone, parseArgs, runner } from './browser.mjs';
 
 const args = parseArgs(process.argv.slice(2));
 const base = String(args.base || '').replace(/\/+$/, '');
@@ -25,38 +25,8 @@ if (!base || !sid || !secret || !shots || !Number.isFinite(timeout) || timeout <
   process.exit(1);
 }
 
-/** @type {string[]} */
-const errors = [];
-/** @type {import('playwright-core').Browser | undefined} */
-let browser;
-let step = 'starting';
-
-/** @param {string} reason */
-async function fail(reason) {
-  process.stderr.write('crowd.mjs: ' + step + ': ' + reason + '\n');
-  for (const e of errors) process.stderr.write('  ' + e + '\n');
-  try {
-    await browser?.close();
-  } catch {
-    /* ignore */
-  }
-  process.exit(1);
-}
-
-const guard = setTimeout(() => fail('gave up after ' + (6 * timeout + 20000) + ' ms'), 6 * timeout + 20000);
-guard.unref();
-
-/**
- * @param {import('playwright-core').Page} page
- * @param {string} name
- */
-function watch(page, name) {
-  page.on('console', (m) => {
-    if (m.type() === 'error') errors.push(name + ' console: ' + m.text());
-  });
-  page.on('pageerror', (e) => errors.push(name + ' uncaught: ' + e.message));
-  return page;
-}
+const run = runner('crowd.mjs', 6 * timeout + 20000);
+const { fail, watch } = run;
 
 /**
  * Waits for fn(arg) to be true in the page; on timeout fails with what
@@ -78,15 +48,15 @@ async function until(page, name, fn, arg, describe) {
 }
 
 try {
-  browser = await launch();
-  const p1 = watch(await (await phone(browser)).newPage(), 'phone1');
-  const p2 = watch(await (await phone(browser)).newPage(), 'phone2');
+  run.browser = await launch();
+  const p1 = watch(await (await phone(run.browser)).newPage(), 'phone1');
+  const p2 = watch(await (await phone(run.browser)).newPage(), 'phone2');
   const dj = watch(
-    await (await browser.newContext({ viewport: { width: 1280, height: 800 }, deviceScaleFactor: 1, colorScheme: 'dark' })).newPage(),
+    await (await run.browser.newContext({ viewport: { width: 1280, height: 800 }, deviceScaleFactor: 1, colorScheme: 'dark' })).newPage(),
     'console',
   );
 
-  step = 'open';
+  run.step = 'open';
   const dancerURL = base + '/s/' + encodeURIComponent(sid);
   const consoleURL = base + '/dj#s=' + encodeURIComponent(sid) + '&k=' + encodeURIComponent(secret);
   for (const [page, url] of /** @type {const} */ ([[p1, dancerURL], [p2, dancerURL], [dj, consoleURL]])) {
@@ -98,7 +68,7 @@ try {
   }
   process.stdout.write('READY\n');
 
-  step = 'like';
+  run.step = 'like';
   await until(p1, 'phone 1', () => document.body.dataset.view === 'playing', null, () => 'data-view=' + document.body.dataset.view + ' (nothing playing?)');
   const playId = await p1.evaluate(() => {
     const b = /** @type {HTMLElement} */ (document.querySelector('[data-testid="like-now"]'));
@@ -117,7 +87,7 @@ try {
     (id) => 'likes of play ' + id + ': ' + (document.querySelector('[data-testid="console-play"][data-play-id="' + id + '"] [data-testid="console-play-likes"]')?.textContent ?? 'no such row'),
   );
 
-  step = 'poll';
+  run.step = 'poll';
   // A poll left open by an earlier run is ended first.
   if (await dj.isVisible('[data-testid="poll-end"]')) {
     await dj.click('[data-testid="poll-end"]');
@@ -139,7 +109,7 @@ try {
     );
   }
 
-  step = 'vote';
+  run.step = 'vote';
   await p1.click('[data-testid="poll-option-0"]');
   await p2.click('[data-testid="poll-option-2"]');
   const want = ['1', '0', '1'];
@@ -153,14 +123,14 @@ try {
     );
   }
 
-  step = 'screenshots';
+  run.step = 'screenshots';
   await Promise.all([p1, p2, dj].map((p) => p.waitForTimeout(800))); // let the bars finish growing
   mkdirSync(shots, { recursive: true });
   await p1.screenshot({ path: join(shots, 'phone1.png') });
   await p2.screenshot({ path: join(shots, 'phone2.png') });
   await dj.screenshot({ path: join(shots, 'console.png') });
   process.stdout.write('OK\n');
-  await browser.close();
+  await run.browser.close();
   process.exit(0);
 } catch (e) {
   await fail(e instanceof Error ? e.message : String(e));

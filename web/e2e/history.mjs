@@ -15,7 +15,7 @@
 // errors on stderr, exit 1.
 import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { launch, phone, parseArgs } from './browser.mjs';
+import { launch, phone, parseArgs, runner } from './browser.mjs';
 
 const args = parseArgs(process.argv.slice(2));
 const base = String(args.base || '').replace(/\/+$/, '');
@@ -26,38 +26,8 @@ if (!base || !sid || !secret || !client || !dj || !shots || !Number.isFinite(tim
   process.exit(1);
 }
 
-/** @type {string[]} */
-const errors = [];
-/** @type {import('playwright-core').Browser | undefined} */
-let browser;
-let step = 'starting';
-
-/** @param {string} reason */
-async function fail(reason) {
-  process.stderr.write('history.mjs: ' + step + ': ' + reason + '\n');
-  for (const e of errors) process.stderr.write('  ' + e + '\n');
-  try {
-    await browser?.close();
-  } catch {
-    /* ignore */
-  }
-  process.exit(1);
-}
-
-const guard = setTimeout(() => fail('gave up after ' + (6 * timeout + 20000) + ' ms'), 6 * timeout + 20000);
-guard.unref();
-
-/**
- * @param {import('playwright-core').Page} page
- * @param {string} name
- */
-function watch(page, name) {
-  page.on('console', (m) => {
-    if (m.type() === 'error') errors.push(name + ' console: ' + m.text());
-  });
-  page.on('pageerror', (e) => errors.push(name + ' uncaught: ' + e.message));
-  return page;
-}
+const run = runner('history.mjs', 6 * timeout + 20000);
+const { fail, watch } = run;
 
 /** @param {boolean} ok @param {string} why */
 function expect(ok, why) {
@@ -66,12 +36,12 @@ function expect(ok, why) {
 
 try {
   mkdirSync(shots, { recursive: true });
-  browser = await launch();
-  const ctx = await phone(browser);
+  run.browser = await launch();
+  const ctx = await phone(run.browser);
   // The dancer page made this id; /me reads it.
   await ctx.addInitScript((id) => localStorage.setItem('pika.clientId', id), String(client));
 
-  step = 'public recap';
+  run.step = 'public recap';
   const page = watch(await ctx.newPage(), 'recap');
   await page.goto(base + '/recap/' + sid);
   await page.waitForSelector('body[data-view="public"]', { timeout });
@@ -82,7 +52,7 @@ try {
   expect((await page.locator('[data-testid="recap-tracks"]').textContent()) === String(rows), 'the track count does not match the rows');
   await page.screenshot({ path: join(shots, 'recap.png'), fullPage: true });
 
-  step = 'DJ recap';
+  run.step = 'DJ recap';
   const djPage = watch(await ctx.newPage(), 'recap-dj');
   await djPage.goto(base + '/recap/' + sid + '#k=' + encodeURIComponent(secret));
   await djPage.waitForSelector('body[data-view="owner"]', { timeout });
@@ -96,7 +66,7 @@ try {
   expect(csv.startsWith('position,played_at,artist,title,bpm,key,likes,slower,perfect,faster,hidden'), 'the CSV starts with ' + csv.slice(0, 80));
   await djPage.screenshot({ path: join(shots, 'recap-dj.png'), fullPage: true });
 
-  step = 'journal';
+  run.step = 'journal';
   const me = watch(await ctx.newPage(), 'me');
   await me.goto(base + '/me');
   await me.waitForSelector('body[data-view="list"]', { timeout });
@@ -113,22 +83,22 @@ try {
   expect(await me.locator('[data-testid="journal-night"]').count() === 0, 'likes are back after a reload');
   await me.screenshot({ path: join(shots, 'me-deleted.png'), fullPage: true });
 
-  step = 'DJ profile';
+  run.step = 'DJ profile';
   const prof = watch(await ctx.newPage(), 'profile');
   await prof.goto(base + '/dj/' + dj);
   await prof.waitForSelector('body[data-view="profile"]', { timeout });
   expect(await prof.locator('[data-testid="profile-session"]').count() >= 2, 'the profile lists fewer than 2 nights');
   await prof.screenshot({ path: join(shots, 'dj-profile.png'), fullPage: true });
 
-  step = 'lobby';
+  run.step = 'lobby';
   const lobby = watch(await ctx.newPage(), 'lobby');
   await lobby.goto(base + '/');
   await lobby.waitForSelector('[data-testid="lobby-my-likes"]', { timeout });
   await lobby.screenshot({ path: join(shots, 'lobby.png') });
 
-  const real = errors.filter((e) => !/status of 40[34]/.test(e));
+  const real = run.errors.filter((e) => !/status of 40[34]/.test(e));
   expect(real.length === 0, 'console errors');
-  await browser.close();
+  await run.browser.close();
   process.stdout.write('OK\n');
   process.exit(0);
 } catch (e) {
