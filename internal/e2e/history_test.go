@@ -20,8 +20,8 @@ import (
 	"github.com/pika-dj/pika/gateway"
 	"github.com/pika-dj/pika/internal/history"
 	"github.com/pika-dj/pika/internal/testenv"
-	"github.com/pika-dj/pika/migrations"
 	"github.com/pika-dj/pika/persister/pgstore"
+	"github.com/pika-dj/pika/persister/pgstore/pgstoretest"
 )
 
 // pgstore is the gateway's history.
@@ -34,26 +34,7 @@ func TestMain(m *testing.M) {
 }
 
 // newStore opens a store on a fresh, migrated database.
-func newStore(t *testing.T) *pgstore.Store {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	dsn := testenv.Postgres(t)
-	db, err := migrations.Open(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if err := migrations.Up(ctx, db); err != nil {
-		t.Fatal(err)
-	}
-	st, err := pgstore.Open(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(st.Close)
-	return st
-}
+func newStore(t *testing.T) *pgstore.Store { return pgstoretest.New(t) }
 
 // startHistoryGateway serves a gateway over b reading history from h (nil:
 // none) until the test ends, and returns its base URL.

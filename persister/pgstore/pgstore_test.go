@@ -13,8 +13,8 @@ import (
 
 	"github.com/pika-dj/pika/bus"
 	"github.com/pika-dj/pika/internal/testenv"
-	"github.com/pika-dj/pika/migrations"
 	"github.com/pika-dj/pika/persister/pgstore"
+	"github.com/pika-dj/pika/persister/pgstore/pgstoretest"
 )
 
 func TestMain(m *testing.M) {
@@ -24,26 +24,7 @@ func TestMain(m *testing.M) {
 }
 
 // newStore opens a store on a fresh, migrated database.
-func newStore(t testing.TB) *pgstore.Store {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	dsn := testenv.Postgres(t)
-	db, err := migrations.Open(dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	if err := migrations.Up(ctx, db); err != nil {
-		t.Fatal(err)
-	}
-	st, err := pgstore.Open(ctx, dsn)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(st.Close)
-	return st
-}
+func newStore(t testing.TB) *pgstore.Store { return pgstoretest.New(t) }
 
 // night is one session with every kind of event and action.
 type night struct {
