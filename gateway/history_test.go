@@ -5,7 +5,6 @@ import (
 	"encoding/csv"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"strings"
 	"sync/atomic"
@@ -16,35 +15,14 @@ import (
 
 	"github.com/pika-dj/pika/bus"
 	"github.com/pika-dj/pika/internal/history"
+	"github.com/pika-dj/pika/internal/testenv"
 )
-
-// request sends one request and returns its status, headers and body.
-func request(t *testing.T, method, url, bearer string) (int, http.Header, []byte) {
-	t.Helper()
-	req, err := http.NewRequest(method, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if bearer != "" {
-		req.Header.Set("Authorization", "Bearer "+bearer)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp.StatusCode, resp.Header, body
-}
 
 // wantREST checks a request answers status with a body decoding into into
 // (a RESTError with a reason when status is an error and into is nil).
 func wantREST(t *testing.T, method, url, bearer string, status int, into any) http.Header {
 	t.Helper()
-	code, hdr, body := request(t, method, url, bearer)
+	code, hdr, body := testenv.Request(t, method, url, bearer)
 	if code != status {
 		t.Fatalf("%s %s: %d %s, want %d", method, url, code, body, status)
 	}
@@ -259,7 +237,7 @@ func TestRecapFromStreams(t *testing.T) {
 	}
 
 	// Refused: a wrong secret, a malformed header, a secret in the address.
-	code, _, body := request(t, "GET", url, "not-the-secret")
+	code, _, body := testenv.Request(t, "GET", url, "not-the-secret")
 	var rerr RESTError
 	if code != 403 || json.Unmarshal(body, &rerr) != nil || rerr.Code != codeForbidden || rerr.Reason != "That is not this session's DJ secret." {
 		t.Fatalf("wrong secret: %d %s", code, body)
@@ -276,7 +254,7 @@ func TestRecapFromStreams(t *testing.T) {
 	csvURL := e.url + "/api/sessions/" + n.sid + "/recap.csv"
 	wantREST(t, "GET", csvURL, "", 403, nil)
 	wantREST(t, "GET", csvURL, "not-the-secret", 403, nil)
-	code, hdr, body = request(t, "GET", csvURL, "the-right-secret")
+	code, hdr, body = testenv.Request(t, "GET", csvURL, "the-right-secret")
 	if code != 200 || !strings.HasPrefix(hdr.Get("Content-Type"), "text/csv") ||
 		!strings.HasPrefix(hdr.Get("Content-Disposition"), `attachment; filename="pika-dj-nova-`) {
 		t.Fatalf("csv: %d %v %s", code, hdr, body)
@@ -319,7 +297,7 @@ func TestRecapOwnerUnreachable(t *testing.T) {
 func TestHistoryWithoutDatabase(t *testing.T) {
 	e := newEnv(t, nil)
 	for _, path := range []string{"/api/sessions/recent", "/api/djs/" + e.bus.DJ, "/api/clients/client-aaaa/likes", "/api/stats/top-tracks"} {
-		code, _, body := request(t, "GET", e.url+path, "")
+		code, _, body := testenv.Request(t, "GET", e.url+path, "")
 		var rerr RESTError
 		if code != 503 || json.Unmarshal(body, &rerr) != nil || rerr.Code != codeNoDatabase || rerr.Reason == "" {
 			t.Fatalf("GET %s without a database: %d %s", path, code, body)

@@ -13,8 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/gorilla/websocket"
-
 	"github.com/pika-dj/pika/bus"
 	"github.com/pika-dj/pika/gateway"
 	"github.com/pika-dj/pika/internal/testenv"
@@ -93,39 +91,16 @@ func liveSession(t *testing.T, base, title string) gateway.SessionInfo {
 	return got
 }
 
-// dancer is a real WebSocket client recording every frame it gets.
+// dancer is a dancer's phone: a real WebSocket client recording every
+// frame it gets.
 type dancer struct {
-	t      *testing.T
-	ws     *websocket.Conn
-	mu     sync.Mutex
-	frames []map[string]any
-	closed chan struct{}
+	*testenv.Phone
+	t *testing.T
 }
 
 func dial(t *testing.T, base string) *dancer {
 	t.Helper()
-	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(base, "http")+"/ws", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	d := &dancer{t: t, ws: ws, closed: make(chan struct{})}
-	go func() {
-		defer close(d.closed)
-		for {
-			_, data, err := ws.ReadMessage()
-			if err != nil {
-				return
-			}
-			var f map[string]any
-			if json.Unmarshal(data, &f) == nil {
-				d.mu.Lock()
-				d.frames = append(d.frames, f)
-				d.mu.Unlock()
-			}
-		}
-	}()
-	t.Cleanup(func() { ws.Close() })
-	return d
+	return &dancer{Phone: testenv.Dial(t, base), t: t}
 }
 
 func (d *dancer) subscribe(sid string, lastSeq *uint64) {
@@ -134,35 +109,19 @@ func (d *dancer) subscribe(sid string, lastSeq *uint64) {
 	if lastSeq != nil {
 		f["lastSeq"] = *lastSeq
 	}
-	if err := d.ws.WriteJSON(f); err != nil {
-		d.t.Fatal(err)
-	}
+	d.Send(f)
 }
 
-// wait returns the first frame matching fn, waiting up to d.
+// wait returns the first frame matching fn, waiting up to dur.
 func (d *dancer) wait(dur time.Duration, what string, fn func(map[string]any) bool) map[string]any {
 	d.t.Helper()
-	var found map[string]any
-	testenv.Eventually(d.t, dur, what, func() bool {
-		d.mu.Lock()
-		defer d.mu.Unlock()
-		for _, f := range d.frames {
-			if fn(f) {
-				found = f
-				return true
-			}
-		}
-		return false
-	})
-	return found
+	return d.Wait(dur, what, fn)
 }
 
 // events returns the bus events received so far (frames with a seq).
 func (d *dancer) events() []map[string]any {
-	d.mu.Lock()
-	defer d.mu.Unlock()
 	var out []map[string]any
-	for _, f := range d.frames {
+	for _, f := range d.Frames() {
 		if _, ok := f["seq"]; ok && f["type"] != "snapshot" {
 			out = append(out, f)
 		}

@@ -123,9 +123,7 @@ func TestRestart(t *testing.T) {
 			lastSeq := uint64(snap["seq"].(float64))
 			// The dancer likes the current track before the laptop goes down.
 			likedPlay := sess.CurrentTrack.PlayID
-			if err := phone.ws.WriteJSON(map[string]any{"type": "like", "ref": "like1", "playId": likedPlay}); err != nil {
-				t.Fatal(err)
-			}
+			phone.Send(map[string]any{"type": "like", "ref": "like1", "playId": likedPlay})
 			phone.wait(5*time.Second, "like answered", func(f map[string]any) bool { return f["ref"] == "like1" && f["type"] == "ok" })
 
 			console := consoleRE.FindString(p.out.String())

@@ -5,12 +5,9 @@ import (
 	"encoding/json"
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"testing"
 	"time"
-
-	"github.com/gorilla/websocket"
 
 	"github.com/pika-dj/pika/bus"
 	"github.com/pika-dj/pika/desktop"
@@ -64,60 +61,24 @@ func startGateway(t *testing.T, b *testenv.Bus, id string) string {
 
 // phone is a real WebSocket client keeping every frame it receives.
 type phone struct {
-	t      *testing.T
-	ws     *websocket.Conn
-	mu     sync.Mutex
-	frames []map[string]any
+	*testenv.Phone
+	t *testing.T
 }
 
 func dial(t *testing.T, base string) *phone {
 	t.Helper()
-	ws, _, err := websocket.DefaultDialer.Dial("ws"+strings.TrimPrefix(base, "http")+"/ws", nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &phone{t: t, ws: ws}
-	go func() {
-		for {
-			_, data, err := ws.ReadMessage()
-			if err != nil {
-				return
-			}
-			var f map[string]any
-			if json.Unmarshal(data, &f) == nil {
-				p.mu.Lock()
-				p.frames = append(p.frames, f)
-				p.mu.Unlock()
-			}
-		}
-	}()
-	t.Cleanup(func() { ws.Close() })
-	return p
+	return &phone{Phone: testenv.Dial(t, base), t: t}
 }
 
 func (p *phone) send(f map[string]any) {
 	p.t.Helper()
-	if err := p.ws.WriteJSON(f); err != nil {
-		p.t.Fatal(err)
-	}
+	p.Send(f)
 }
 
 // wait returns the first frame for which ok is true.
 func (p *phone) wait(what string, ok func(map[string]any) bool) map[string]any {
 	p.t.Helper()
-	var found map[string]any
-	testenv.Eventually(p.t, 10*time.Second, what, func() bool {
-		p.mu.Lock()
-		defer p.mu.Unlock()
-		for _, f := range p.frames {
-			if ok(f) {
-				found = f
-				return true
-			}
-		}
-		return false
-	})
-	return found
+	return p.Wait(10*time.Second, what, ok)
 }
 
 func (p *phone) reply(ref string) map[string]any {
@@ -244,13 +205,11 @@ func TestConsoleSubscribe(t *testing.T) {
 	dancer.wait("the dancer gets the play withheld", func(f map[string]any) bool {
 		return f["type"] == "track.played" && f["hidden"] == true
 	})
-	dancer.mu.Lock()
-	for _, f := range dancer.frames {
+	for _, f := range dancer.Frames() {
 		if p, ok := f["play"].(map[string]any); ok && p["track"].(map[string]any)["title"] == "Private Song" {
 			t.Fatalf("the dancer received the withheld track: %v", f)
 		}
 	}
-	dancer.mu.Unlock()
 	// Only the dancer listens: were the console counted, this gateway's
 	// own count (which REST reports when it is larger) would stay at 2.
 	testenv.Eventually(t, 10*time.Second, "one listener: the console does not count", func() bool {

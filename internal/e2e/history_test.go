@@ -4,9 +4,7 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
-	"io"
 	"net"
-	"net/http"
 	"os"
 	"reflect"
 	"strings"
@@ -117,27 +115,9 @@ func (p *phone) act(ref string, f map[string]any) {
 	}
 }
 
-func httpDo(t *testing.T, method, url, bearer string) (int, http.Header, []byte) {
-	t.Helper()
-	req, err := http.NewRequest(method, url, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if bearer != "" {
-		req.Header.Set("Authorization", "Bearer "+bearer)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	body, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, resp.Header, body
-}
-
 func getInto(t *testing.T, method, url, bearer string, status int, into any) []byte {
 	t.Helper()
-	code, _, body := httpDo(t, method, url, bearer)
+	code, _, body := testenv.Request(t, method, url, bearer)
 	if code != status {
 		t.Fatalf("%s %s: %d %s, want %d", method, url, code, body, status)
 	}
@@ -296,22 +276,22 @@ func TestHistoryREST(t *testing.T) {
 	}
 	// The DJ's part is refused with a wrong secret, on both gateways.
 	for _, g := range []string{lan, db} {
-		if code, _, body := httpDo(t, "GET", g+recapURL, bus.NewSecret()); code != 403 || !strings.Contains(string(body), `"forbidden"`) {
+		if code, _, body := testenv.Request(t, "GET", g+recapURL, bus.NewSecret()); code != 403 || !strings.Contains(string(body), `"forbidden"`) {
 			t.Fatalf("wrong secret: %d %s", code, body)
 		}
 		for _, who := range []string{"", bus.NewSecret()} {
-			if code, _, _ := httpDo(t, "GET", g+recapURL+".csv", who); code != 403 {
+			if code, _, _ := testenv.Request(t, "GET", g+recapURL+".csv", who); code != 403 {
 				t.Fatalf("csv with secret %q: %d", who, code)
 			}
 		}
-		if code, _, _ := httpDo(t, "GET", g+recapURL+"?secret="+secret, ""); code != 400 {
+		if code, _, _ := testenv.Request(t, "GET", g+recapURL+"?secret="+secret, ""); code != 400 {
 			t.Fatalf("a secret in the query string: %d", code)
 		}
 	}
 	// The CSV, from PostgreSQL and from the streams alike.
 	var csvs []string
 	for _, g := range []string{lan, db} {
-		code, hdr, body := httpDo(t, "GET", g+recapURL+".csv", secret)
+		code, hdr, body := testenv.Request(t, "GET", g+recapURL+".csv", secret)
 		if code != 200 || !strings.HasPrefix(hdr.Get("Content-Disposition"), "attachment;") {
 			t.Fatalf("csv: %d %v %s", code, hdr, body)
 		}
