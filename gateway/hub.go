@@ -392,7 +392,7 @@ func (f *feed) historyLocked(limit int, all bool) []bus.PlayedTrack {
 // made a reconnect storm quadratic (30 % of the server's CPU at 15,000
 // phones). Phones gone past grace are forgotten when presence is reported
 // (every 2 s), so the count is at most that stale.
-func (f *feed) listenerCountLocked(_ time.Time, _ time.Duration) int {
+func (f *feed) listenerCountLocked() int {
 	return max(f.tallyN, len(f.listeners))
 }
 
@@ -413,7 +413,7 @@ func (h *hub) subscribe(f *feed, c *conn, clientID string, lastSeq *uint64) erro
 	now := h.now()
 	snap := snapshotFrame{
 		Type: frameSnapshot, SessionID: f.sid, Seq: f.state.Seq,
-		Session:    sessionInfo(f.state, f.currentLocked(c.dj), f.listenerCountLocked(now, h.grace), now),
+		Session:    sessionInfo(f.state, f.currentLocked(c.dj), f.listenerCountLocked(), now),
 		History:    f.snapshotHistoryLocked(c.dj),
 		Poll:       f.state.Poll,
 		Paused:     f.state.Paused,
@@ -574,7 +574,7 @@ func (h *hub) restInfo(ctx context.Context, s bus.SessionState, now time.Time) S
 	if f := h.followed(s.ID); f != nil {
 		f.mu.Lock()
 		if f.state.Seq >= s.Seq {
-			info := sessionInfo(f.state, f.currentLocked(false), f.listenerCountLocked(now, h.grace), now)
+			info := sessionInfo(f.state, f.currentLocked(false), f.listenerCountLocked(), now)
 			f.mu.Unlock()
 			return info
 		}

@@ -191,7 +191,7 @@ func (g *Gateway) getSession(c *fiber.Ctx) error {
 	}
 	now := g.now()
 	f.mu.Lock()
-	info := sessionInfo(f.state, f.currentLocked(false), f.listenerCountLocked(now, g.hub.grace), now)
+	info := sessionInfo(f.state, f.currentLocked(false), f.listenerCountLocked(), now)
 	f.mu.Unlock()
 	return c.JSON(info)
 }
