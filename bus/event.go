@@ -114,6 +114,7 @@ const (
 	MaxTextLen    = 300 // title, artist, album, in characters
 	MaxKeyLen     = 16  // a musical key
 	MaxKeyBytes   = 128 // a source key
+	MaxRecording  = 80  // Track.Recording: "audio:" and a hex hash fit
 	MinBPM        = 20.0
 	MaxBPM        = 400.0
 )
@@ -234,6 +235,9 @@ func (t *Track) Validate() error {
 		return err
 	}
 	if err := checkText("key", t.Key, MaxKeyLen, false); err != nil {
+		return err
+	}
+	if err := checkText("recording", t.Recording, MaxRecording, false); err != nil {
 		return err
 	}
 	if t.ID != TrackID(t.Artist, t.Title) {

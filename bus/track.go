@@ -12,22 +12,43 @@ import (
 // Track is what a dancer sees of a song. Fields a source does not know stay
 // zero and are left out of the JSON.
 type Track struct {
-	// ID is TrackID(Artist, Title), set by NewTrack. Later sources add ISRC or
-	// an audio hash as extra fields; they never replace this id, so likes and
-	// journals keyed on it never split.
-	ID       string  `json:"id"`
-	Title    string  `json:"title"`
-	Artist   string  `json:"artist"`
-	Album    string  `json:"album,omitempty"`
-	BPM      float64 `json:"bpm,omitempty"`
-	Key      string  `json:"key,omitempty"`
-	Duration float64 `json:"durationSec,omitempty"` // seconds
+	// ID is TrackID(Artist, Title), set by NewTrack. It is what likes,
+	// journals and history are keyed on, and never changes for a song.
+	ID string `json:"id"`
+	// Recording names the recording itself when the source knows it:
+	// "isrc:…", "mbid:…" (MusicBrainz) or "audio:…" (a hash of the audio,
+	// not the tags), best first; see RecordingID. It tells two recordings
+	// with one name apart (a remix tagged without its remix name) and one
+	// recording under two spellings together, for the recap; it never
+	// replaces ID.
+	Recording string  `json:"recording,omitempty"`
+	Title     string  `json:"title"`
+	Artist    string  `json:"artist"`
+	Album     string  `json:"album,omitempty"`
+	BPM       float64 `json:"bpm,omitempty"`
+	Key       string  `json:"key,omitempty"`
+	Duration  float64 `json:"durationSec,omitempty"` // seconds
 }
 
 // NewTrack returns a Track with its id computed from artist and title.
 func NewTrack(artist, title string) Track {
 	artist, title = strings.TrimSpace(artist), strings.TrimSpace(title)
 	return Track{ID: TrackID(artist, title), Artist: artist, Title: title}
+}
+
+// RecordingID is Track.Recording from what a source knows, best first: an
+// ISRC, else a MusicBrainz recording id, else an audio hash; "" with none.
+func RecordingID(isrc, mbid, audioHash string) string {
+	isrc = strings.ToUpper(strings.ReplaceAll(strings.TrimSpace(isrc), "-", ""))
+	switch {
+	case len(isrc) == 12:
+		return "isrc:" + isrc
+	case strings.TrimSpace(mbid) != "":
+		return "mbid:" + strings.ToLower(strings.TrimSpace(mbid))
+	case strings.TrimSpace(audioHash) != "":
+		return "audio:" + strings.TrimSpace(audioHash)
+	}
+	return ""
 }
 
 // TrackID is the stable identity of a song, fixed for good:

@@ -46,7 +46,11 @@ type Entry struct {
 	Duration                    float64   // seconds, 0 if unknown (VDJ <songlength>)
 	Path                        string    // the file/URL line (e.g. D:\Music\x.mp3, netsearch://dz123)
 	PlayedAt                    time.Time // VDJ <lastplaytime> (unix seconds) when present; zero otherwise
-	Source                      string    // "virtualdj" when the entry had #EXTVDJ, else "m3u"
+	Source                      string    // the detector's name: "virtualdj", "m3u", "serato", "mixxx", …
+	Deck                        string    // the deck it played on, "" when the source has no decks
+	// ISRC, MBID (a MusicBrainz recording id) and AudioHash identify the
+	// recording itself when the program or the file's tags know them.
+	ISRC, MBID, AudioHash string
 	// ID is a stable identity of this entry: the same entry read twice (two
 	// polls, a restart, a rewritten file) gives the same ID; two different
 	// plays of the same song give different IDs. With lastplaytime: hash of
@@ -59,6 +63,7 @@ type Entry struct {
 func (e Entry) Track() bus.Track {
 	t := bus.NewTrack(e.Artist, e.Title)
 	t.Album, t.BPM, t.Key, t.Duration = e.Album, e.BPM, e.Key, e.Duration
+	t.Recording = bus.RecordingID(e.ISRC, e.MBID, e.AudioHash)
 	return t
 }
 

@@ -1,0 +1,125 @@
+package detect
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// openWriter opens path as a DJ program would: read-write, WAL, automatic
+// checkpoints off, so committed rows stay in the -wal file.
+func openWriter(t *testing.T, path string) *sql.DB {
+	t.Helper()
+	u := url.URL{Scheme: "file", Path: filepath.ToSlash(path), OmitHost: true, RawQuery: "_pragma=journal_mode(WAL)&_pragma=wal_autocheckpoint(0)"}
+	db, err := sql.Open("sqlite", u.String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	db.SetMaxOpenConns(1)
+	t.Cleanup(func() { db.Close() })
+	if _, err := db.Exec("CREATE TABLE plays (id INTEGER PRIMARY KEY, title TEXT)"); err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+func countPlays(ctx context.Context, path string) (n int, err error) {
+	err = ReadSQLite(ctx, path, func(ctx context.Context, db *sql.DB) error {
+		return db.QueryRowContext(ctx, "SELECT count(*) FROM plays").Scan(&n)
+	})
+	return n, err
+}
+
+func TestReadSQLiteSeesRowsOnlyInTheWAL(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "dir with spaces #1")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "master.sqlite")
+	w := openWriter(t, path)
+	if _, err := w.Exec("INSERT INTO plays(title) VALUES ('a'), ('b')"); err != nil {
+		t.Fatal(err)
+	}
+	if info, err := os.Stat(path + "-wal"); err != nil || info.Size() == 0 {
+		t.Fatalf("the rows should be in the WAL: %v", err)
+	}
+	n, err := countPlays(context.Background(), path)
+	if err != nil || n != 2 {
+		t.Fatalf("read %d rows, %v; want 2 from the WAL", n, err)
+	}
+	// Reading never writes: the writer still checkpoints and carries on.
+	if _, err := w.Exec("INSERT INTO plays(title) VALUES ('c')"); err != nil {
+		t.Fatal(err)
+	}
+	if n, _ := countPlays(context.Background(), path); n != 3 {
+		t.Fatalf("read %d rows after a third insert, want 3", n)
+	}
+}
+
+func TestReadSQLiteRetriesALockThenSaysSo(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "lib.db")
+	w, err := sql.Open("sqlite", "file:"+path) // rollback journal: a writer blocks readers
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	w.SetMaxOpenConns(1)
+	if _, err := w.Exec("CREATE TABLE plays (id INTEGER PRIMARY KEY, title TEXT); INSERT INTO plays(title) VALUES ('a')"); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	conn, err := w.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := conn.ExecContext(ctx, "BEGIN EXCLUSIVE"); err != nil {
+		t.Fatal(err)
+	}
+	released := make(chan struct{})
+	go func() {
+		time.Sleep(400 * time.Millisecond)
+		conn.ExecContext(ctx, "COMMIT")
+		close(released)
+	}()
+	n, err := countPlays(ctx, path)
+	if err != nil || n != 1 {
+		t.Fatalf("a lock released within the retries: got %d, %v; want 1 row", n, err)
+	}
+	<-released
+
+	if _, err := conn.ExecContext(ctx, "BEGIN EXCLUSIVE"); err != nil {
+		t.Fatal(err)
+	}
+	defer conn.ExecContext(ctx, "ROLLBACK")
+	_, err = countPlays(ctx, path)
+	if err == nil || !IsBusy(err) || !strings.Contains(err.Error(), "locked by its program") {
+		t.Fatalf("a lock held throughout: err = %v, want one that says the database stayed locked", err)
+	}
+}
+
+func TestRequireColumnsNamesWhatIsMissing(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "m.db")
+	openWriter(t, path)
+	err := ReadSQLite(context.Background(), path, func(ctx context.Context, db *sql.DB) error {
+		return RequireColumns(ctx, db, "Example DJ", "plays", "id", "title", "deck")
+	})
+	var se *SchemaError
+	if !errors.As(err, &se) || !errors.Is(err, ErrUnsupported) || len(se.Missing) != 1 || se.Missing[0] != "deck" {
+		t.Fatalf("err = %v, want a schema error missing deck", err)
+	}
+	if !strings.Contains(err.Error(), "Example DJ") {
+		t.Fatalf("%q should name the program", err)
+	}
+	err = ReadSQLite(context.Background(), path, func(ctx context.Context, db *sql.DB) error {
+		return RequireColumns(ctx, db, "Example DJ", "history", "id")
+	})
+	if !errors.As(err, &se) || se.Missing != nil || !strings.Contains(err.Error(), "no history table") {
+		t.Fatalf("err = %v, want a missing-table schema error", err)
+	}
+}
