@@ -14,6 +14,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/pika-dj/pika/desktop/detect/auto"
 )
 
 // setting is one row of the configuration table: every setting has a flag
@@ -33,7 +35,9 @@ func lanSettings() []setting {
 		{flag: "addr", env: "PIKA_ADDR", def: ":3000", usage: "address to serve on; :3000 is every interface (phones can join), 127.0.0.1:3000 this laptop only (public Wi-Fi)"},
 		{flag: "port", env: "PORT", usage: "port to serve on, if --addr/PIKA_ADDR is not given (the existing deployment's name)"},
 		{flag: "data", env: "PIKA_DATA", def: defaultDataDir(), usage: "folder where Pika! keeps its events, DJ id and reading positions"},
-		{flag: "watch", env: "PIKA_WATCH", usage: "a history file (M3U/M3U8, VirtualDJ) or a folder of them to play from"},
+		{flag: "source", env: "PIKA_SOURCE", usage: "the DJ program to follow: " + auto.IDs(auto.All()) + " (default: the one found on this computer that was used last; `pika detect` shows what was found)"},
+		{flag: "watch", env: "PIKA_WATCH", usage: "with --source, where that program's files are; alone, a history file (M3U/M3U8, VirtualDJ) or a folder of them to play from"},
+		{flag: "source-listen", env: "PIKA_SOURCE_LISTEN", usage: "where a source that is sent plays listens, e.g. Traktor's broadcast (default 127.0.0.1:8000)"},
 		{flag: "import", env: "PIKA_IMPORT", isBool: true, def: "false", usage: "bring in the entries already in a history file the first time it is seen (otherwise only new plays count)"},
 		{flag: "dj-name", env: "PIKA_DJ_NAME", def: "DJ", usage: "your name, as dancers see it"},
 		{flag: "demo", env: "PIKA_DEMO", isBool: true, def: "false", usage: "play a built-in list of tracks, into a temporary data folder (never the real one)"},
@@ -145,6 +149,9 @@ type lanConfig struct {
 	Addr       string
 	Data       string
 	Watch      string
+	// Source is the product id the DJ chose ("" = detect); SourceListen
+	// where a listening source listens ("" = its default).
+	Source, SourceListen string
 	Import     bool
 	DJName     string
 	Demo       bool
@@ -230,7 +237,8 @@ func parseLAN(args []string, getenv func(string) string, help io.Writer) (lanCon
 	}
 	var bad []string
 	badf := func(format string, a ...any) { bad = append(bad, fmt.Sprintf(format, a...)) }
-	cfg := lanConfig{Addr: v["addr"], Data: v["data"], Watch: v["watch"], DJName: strings.TrimSpace(v["dj-name"]),
+	cfg := lanConfig{Addr: v["addr"], Data: v["data"], Watch: v["watch"],
+		Source: strings.ToLower(strings.TrimSpace(v["source"])), SourceListen: strings.TrimSpace(v["source-listen"]), DJName: strings.TrimSpace(v["dj-name"]),
 		PublicURL: strings.TrimRight(v["public-url"], "/"), CORSOrigin: v["cors-origin"], LogLevel: strings.ToLower(v["log-level"]),
 		DatabaseURL: strings.TrimSpace(v["database-url"]), PProf: strings.TrimSpace(v["pprof"])}
 	if cfg.PProf != "" {
@@ -294,8 +302,18 @@ func parseLAN(args []string, getenv func(string) string, help io.Writer) (lanCon
 	default:
 		badf("--log-level/PIKA_LOG_LEVEL %q: must be debug, info, warn or error", cfg.LogLevel)
 	}
-	if cfg.Demo && cfg.Watch != "" {
-		badf("--demo and --watch: choose one source")
+	if cfg.Demo && (cfg.Watch != "" || cfg.Source != "") {
+		badf("--demo and --watch/--source: choose one source")
+	}
+	if cfg.Source != "" {
+		if _, ok := auto.Find(auto.All(), cfg.Source); !ok {
+			badf("--source/PIKA_SOURCE %q: not a program Pika! knows; choose one of %s", cfg.Source, auto.IDs(auto.All()))
+		}
+	}
+	if cfg.SourceListen != "" {
+		if _, _, err := net.SplitHostPort(cfg.SourceListen); err != nil {
+			badf("--source-listen/PIKA_SOURCE_LISTEN %q: must be host:port, e.g. 127.0.0.1:8000", cfg.SourceListen)
+		}
 	}
 	if cfg.Data == "" && !cfg.Demo {
 		badf("--data/PIKA_DATA: no data folder (and no home folder to default to)")

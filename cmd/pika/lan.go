@@ -3,8 +3,6 @@ package main
 import (
 	"bufio"
 	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -13,7 +11,6 @@ import (
 	"net/http/pprof"
 	"os"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"time"
 
@@ -26,6 +23,7 @@ import (
 	"github.com/pika-dj/pika/bus/natsserver"
 	"github.com/pika-dj/pika/desktop"
 	"github.com/pika-dj/pika/desktop/detect"
+	"github.com/pika-dj/pika/desktop/detect/auto"
 	"github.com/pika-dj/pika/gateway"
 	"github.com/pika-dj/pika/persister/pgstore"
 	"github.com/pika-dj/pika/web"
@@ -229,40 +227,48 @@ func (a *app) lan(ctx context.Context, args []string) error {
 	return err
 }
 
-// source picks where plays come from: --watch, or VirtualDJ's history
-// folder when it is found, or none (then only manual entry and --demo).
+// source picks where plays come from: the program named with --source
+// (at --watch, or where it is found), else a history file named with
+// --watch, else the DJ program found on this computer that was used last;
+// none at all leaves manual entry (and --demo).
 func (a *app) source(cfg lanConfig, log *slog.Logger) (detect.Source, error) {
 	if cfg.Demo {
 		return nil, nil
 	}
-	path := cfg.Watch
-	if path == "" {
-		home, _ := os.UserHomeDir()
-		dir, why := detect.FindVirtualDJ(home, a.getenv, runtime.GOOS)
-		fmt.Fprintln(a.stdout, why)
-		if dir == "" {
+	opt := detect.Options{DataDir: cfg.Data, Import: cfg.Import, Listen: cfg.SourceListen, Logger: log.With("part", "source")}
+	products := auto.All()
+	env := a.env()
+	var p detect.Product
+	var f detect.Found
+	switch {
+	case cfg.Source != "":
+		p, _ = auto.Find(products, cfg.Source) // parseLAN checked it exists
+		f = detect.Found{Product: p.ID, Path: cfg.Watch, Ready: true}
+		if f.Path == "" && p.Locate != nil {
+			found := p.Locate(env)
+			if len(found) == 0 {
+				return nil, fmt.Errorf("%s was not found on this computer; say where its files are with --watch", p.Name)
+			}
+			f = found[0]
+			if !f.Ready {
+				fmt.Fprintf(a.stdout, "%s: %s\n", p.Name, f.Why)
+			}
+		}
+	case cfg.Watch != "":
+		p, f = detect.HistoryFileProduct(), detect.Found{Product: detect.SourceM3U, Path: cfg.Watch, Ready: true}
+	default:
+		r := auto.Detect(env, products, time.Now())
+		fmt.Fprintln(a.stdout, r.Why)
+		if r.Chosen == nil {
 			return nil, nil
 		}
-		path = dir
+		p, f = r.Chosen.Product, r.Chosen.Found
 	}
-	abs, err := filepath.Abs(path)
+	src, err := p.Open(f, opt)
 	if err != nil {
-		return nil, fmt.Errorf("watch %s: %w", path, err)
+		return nil, fmt.Errorf("follow %s: %w", p.Name, err)
 	}
-	sum := sha256.Sum256([]byte(abs))
-	w, err := detect.NewWatcher(detect.WatchConfig{
-		Path:      abs,
-		StateFile: filepath.Join(cfg.Data, "watch-"+hex.EncodeToString(sum[:6])+".json"),
-		Import:    cfg.Import,
-		Logger:    log.With("part", "watch"),
-	})
-	if err != nil {
-		return nil, fmt.Errorf("watch %s: %w", abs, err)
-	}
-	if err := w.Prime(); err != nil {
-		return nil, fmt.Errorf("watch %s: %w", abs, err)
-	}
-	return w, nil
+	return src, nil
 }
 
 // follow turns each detected entry into a play. An entry that cannot be

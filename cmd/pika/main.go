@@ -57,6 +57,7 @@ const usage = `Pika! shows dancers what the DJ is playing.
 
 Usage:
   pika lan [flags]    run everything on this laptop (LAN mode); pika lan --help for flags
+  pika detect [--json]          say which DJ programs are on this computer and which pika lan would follow
   pika migrate up|down|status   apply or inspect PostgreSQL migrations (DATABASE_URL)
   pika persister [flags]        write the bus's events to PostgreSQL
   pika version        print the version
@@ -70,6 +71,8 @@ func (a *app) run(ctx context.Context, args []string) error {
 	switch args[0] {
 	case "lan":
 		return a.lan(ctx, args[1:])
+	case "detect":
+		return a.detect(ctx, args[1:])
 	case "migrate":
 		return a.migrate(ctx, args[1:])
 	case "persister":
