@@ -19,11 +19,25 @@ type backoffListener struct {
 	lastLog time.Time // only Accept's goroutine touches it
 }
 
+// sendBuffer caps each dancer socket's kernel send buffer (Linux doubles
+// it, so 64 KB in all). Left alone, the kernel grows it to megabytes, and a
+// phone that stopped reading takes that much before a write blocks and the
+// gateway notices and drops it; until then it costs as much as a phone that
+// reads. 64 KB holds a full snapshot (50 plays and the tally) twice over,
+// and at a Wi-Fi round trip of 50 ms still moves over 1 MB/s per phone.
+const sendBuffer = 32 << 10
+
 func (l *backoffListener) Accept() (net.Conn, error) {
 	delay := 5 * time.Millisecond
 	for {
 		c, err := l.Listener.Accept()
-		if err == nil || !resourceExhausted(err) {
+		if err == nil {
+			if tc, ok := c.(*net.TCPConn); ok {
+				_ = tc.SetWriteBuffer(sendBuffer) // best effort: the default only delays noticing a stuck phone
+			}
+			return c, nil
+		}
+		if !resourceExhausted(err) {
 			return c, err
 		}
 		if time.Since(l.lastLog) > time.Minute {

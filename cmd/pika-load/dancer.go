@@ -48,6 +48,7 @@ type crowd struct {
 	readers  atomic.Int64 // live reader goroutines (the generator's own)
 	subErrs  atomic.Int64
 	actOK    atomic.Int64
+	actOKBy  [5]atomic.Int64 // ok answers by ref a1…a4 (the actions phase's frames)
 	actDup   atomic.Int64
 	lastAns  atomic.Int64
 	codesMu  sync.Mutex
@@ -236,6 +237,9 @@ func (c *crowd) handle(d *dancer, data []byte) {
 		c.lastAns.Store(now)
 		if string(typ) == "ok" {
 			c.actOK.Add(1)
+			if len(ref) == 2 && ref[1] >= '1' && ref[1] <= '4' {
+				c.actOKBy[ref[1]-'0'].Add(1)
+			}
 			if bytes.Contains(data, []byte(`"duplicate":true`)) {
 				c.actDup.Add(1)
 			}

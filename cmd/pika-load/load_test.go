@@ -3,9 +3,12 @@ package main
 import (
 	"context"
 	"log/slog"
+	"os"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pika-dj/pika/internal/testenv"
 )
 
 // TestLoadSmoke is CI's load smoke: 500 dancers against an in-process
@@ -14,6 +17,12 @@ import (
 // correctness only (timing belongs in BENCHMARKS.md, not in a test): every
 // subscribed dancer got every track exactly once, nothing of another
 // session reached anyone, and the storm ended with every snapshot.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	testenv.StopPostgres()
+	os.Exit(code)
+}
+
 func TestLoadSmoke(t *testing.T) {
 	if testing.Short() {
 		t.Skip("load smoke: not in -short")
@@ -21,7 +30,8 @@ func TestLoadSmoke(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
 	defer cancel()
 	log := slog.New(slog.NewTextHandler(&testWriter{t}, &slog.HandlerOptions{Level: slog.LevelWarn}))
-	tg, err := startInProcess(ctx, true, log)
+	dbURL := testenv.Postgres(t)
+	tg, err := startInProcess(ctx, true, dbURL, log)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -34,7 +44,7 @@ func TestLoadSmoke(t *testing.T) {
 		Dancers: 500, Foreign: 50, Sources: 4, DialConc: 32, StormConc: 256,
 		BusTracks: 3, FileTracks: 1, Gap: 100 * time.Millisecond,
 		PhaseLimit: 20 * time.Second, Timeout: 10 * time.Second, Settle: 10 * time.Millisecond,
-		Storm: true, Actions: true, ProbeWrites: true,
+		Storm: true, Actions: true, ProbeWrites: true, DatabaseURL: dbURL,
 	}
 	rep, err := run(ctx, tg, o, log)
 	if err != nil {
@@ -69,6 +79,14 @@ func TestLoadSmoke(t *testing.T) {
 	}
 	if a := rep.Actions; a == nil || a.Answered != int64(a.Sent) || a.Sent != 2000 {
 		t.Errorf("crowd actions: %+v (want 2,000 sent, every one answered)", a)
+	} else if p := a.Persisted; p == nil || !p.Complete || p.Doubled != 0 || len(p.Found) != 3 {
+		t.Errorf("persisted: %+v (want every accepted action in PostgreSQL once)", p)
+	} else {
+		for k, want := range p.Expected {
+			if want != 500 || p.Found[k] != want {
+				t.Errorf("PostgreSQL %s: %d rows, want %d (one per dancer, all 500 accepted)", k, p.Found[k], want)
+			}
+		}
 	}
 	if s := rep.Storm; s == nil || s.Want != 500 || s.OK != 500 {
 		t.Errorf("storm: %+v (want all 500 with a snapshot)", s)

@@ -27,6 +27,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/pika-dj/pika/internal/testenv"
 )
 
 func main() {
@@ -76,6 +78,8 @@ func mainErr(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	targetURL := fs.String("url", "", "a server already running, e.g. http://127.0.0.1:3000 (loopback only)")
 	hist := fs.String("history", "", "with --url: the history file it watches (drive mode file)")
 	pid := fs.Int("pid", 0, "with --url: its process id (RSS and CPU)")
+	pgFlag := fs.Bool("postgres", false, "start a throwaway PostgreSQL (fsync on) and have the server persist to it; the actions phase then also waits until every accepted action is in it")
+	fs.StringVar(&o.DatabaseURL, "database-url", "", "like --postgres, with a PostgreSQL of your own (an empty database; the server migrates it)")
 	jsonOut := fs.Bool("json", false, "print the report as JSON")
 	quiet := fs.Bool("quiet", false, "no progress bar")
 	if err := fs.Parse(args); err != nil {
@@ -94,6 +98,22 @@ func mainErr(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return errors.New("--dancers must be ≥ 1 and --sources 1–250")
 	}
 	raiseFileLimit(log)
+	if *pgFlag {
+		if o.DatabaseURL != "" {
+			return errors.New("--postgres and --database-url: choose one")
+		}
+		pg, err := testenv.StartPostgres()
+		if err != nil {
+			return fmt.Errorf("start a throwaway PostgreSQL: %w", err)
+		}
+		defer pg.Close()
+		if o.DatabaseURL, err = pg.CreateDatabase(ctx, "pika_load"); err != nil {
+			return err
+		}
+	}
+	if o.DatabaseURL != "" && (*targetURL != "" || *lan != "") {
+		return errors.New("--postgres/--database-url need the generator's own server (not --url or --lan)")
+	}
 
 	var t *target
 	mode := "serve child"
@@ -112,10 +132,10 @@ func mainErr(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		t, err = startLAN(ctx, *lan)
 		mode = "pika lan child"
 	case *inproc:
-		t, err = startInProcess(ctx, *probe, log)
+		t, err = startInProcess(ctx, *probe, o.DatabaseURL, log)
 		mode = "in-process"
 	default:
-		t, err = startChild(ctx, *probe)
+		t, err = startChild(ctx, *probe, o.DatabaseURL)
 	}
 	if err != nil {
 		return err
@@ -224,6 +244,14 @@ func printReport(w io.Writer, r *Report) {
 	if a := r.Actions; a != nil {
 		fmt.Fprintf(w, "  crowd actions      %d sent, %d answered, %d ok (%d duplicate), errors %v in %.2f s: %.0f accepted/s\n",
 			a.Sent, a.Answered, a.OK, a.Dup, a.Codes, a.Seconds, a.Accepted)
+		if p := a.Persisted; p != nil {
+			state := "all there"
+			if !p.Complete {
+				state = "INCOMPLETE"
+			}
+			fmt.Fprintf(w, "    in PostgreSQL    %s after %.2f s (%.0f accepted actions/s persisted): rows %v, expected %v; doubled %d\n",
+				state, p.Seconds, p.PerSecond, p.Found, p.Expected, p.Doubled)
+		}
 	}
 	if r.Storm != nil {
 		ph("reconnect storm", *r.Storm)

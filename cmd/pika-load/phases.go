@@ -8,6 +8,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // slowPhase: a share of phones stop reading while the DJ keeps playing.
@@ -29,6 +31,7 @@ func (r *runner) slowPhase(ctx context.Context) {
 		sr.BaselineP99 = r.rep.Plays[0].Latency.P99
 	}
 	fctx, cancel := context.WithCancel(ctx)
+	gone := make([]bool, len(slow)) // only the filler goroutine touches it
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
@@ -41,10 +44,22 @@ func (r *runner) slowPhase(ctx context.Context) {
 				return
 			case <-tick.C:
 			}
-			for _, d := range slow {
-				if d.closeBy.Load() == 0 {
-					_ = d.subscribe(false)
+			left := 0
+			for i, d := range slow {
+				if gone[i] || d.closeBy.Load() != 0 {
+					continue
 				}
+				// A write that fails means the gateway dropped this phone:
+				// stop filling it, so the filler costs the server no more
+				// than the stuck phones themselves would.
+				if err := d.subscribe(false); err != nil {
+					gone[i] = true
+					continue
+				}
+				left++
+			}
+			if left == 0 {
+				return
 			}
 		}
 	}()
@@ -120,6 +135,10 @@ func (r *runner) actions(ctx context.Context) {
 		`{"type":"unlike","ref":"a4","playId":"` + playID + `"}`,
 	}
 	ok0, dup0 := r.c.actOK.Load(), r.c.actDup.Load()
+	var by0 [5]int64
+	for i := range by0 {
+		by0[i] = r.c.actOKBy[i].Load()
+	}
 	codes0 := r.c.codeCounts()
 	answered := func() int64 {
 		n := r.c.actOK.Load() - ok0
@@ -167,7 +186,76 @@ func (r *runner) actions(ctx context.Context) {
 	if ar.Seconds > 0 {
 		ar.Accepted = float64(ar.OK) / ar.Seconds
 	}
+	if r.o.DatabaseURL != "" {
+		var ok [5]int64
+		for i := range ok {
+			ok[i] = r.c.actOKBy[i].Load() - by0[i]
+		}
+		ar.Persisted = r.persisted(ctx, playID, ok, ar.OK, start)
+	}
 	r.rep.Actions = ar
+}
+
+// persisted waits until PostgreSQL holds what the accepted actions must
+// leave there: a like row turned unliked for each accepted unlike, a tempo
+// vote for each accepted vote, and one thank-you row per dancer.
+func (r *runner) persisted(ctx context.Context, playID string, ok [5]int64, accepted int64, start time.Time) *PersistReport {
+	pr := &PersistReport{
+		Expected: map[string]int64{"likes (unliked)": ok[4], "tempo_votes": ok[2], "reactions": ok[3]},
+		Found:    map[string]int64{},
+	}
+	ctx, cancel := context.WithTimeout(ctx, 2*r.o.PhaseLimit)
+	defer cancel()
+	db, err := pgx.Connect(ctx, r.o.DatabaseURL)
+	if err != nil {
+		r.log.Warn("read PostgreSQL", "err", err)
+		return pr
+	}
+	defer db.Close(context.Background())
+	read := func() error {
+		var unliked, votes, thanks, thankers int64
+		if err := db.QueryRow(ctx, `SELECT count(*) FILTER (WHERE NOT liked) FROM likes WHERE play_id = $1`, playID).Scan(&unliked); err != nil {
+			return err
+		}
+		if err := db.QueryRow(ctx, `SELECT count(*) FROM tempo_votes WHERE play_id = $1`, playID).Scan(&votes); err != nil {
+			return err
+		}
+		if err := db.QueryRow(ctx, `SELECT count(*), count(DISTINCT client_id) FROM reactions WHERE session_id = $1`, r.sid).Scan(&thanks, &thankers); err != nil {
+			return err
+		}
+		pr.Found["likes (unliked)"], pr.Found["tempo_votes"], pr.Found["reactions"] = unliked, votes, thanks
+		pr.Doubled = thanks - thankers
+		return nil
+	}
+	stop := r.progress("persisted", int(ok[2]+ok[3]+ok[4]), func() int {
+		return int(pr.Found["likes (unliked)"] + pr.Found["tempo_votes"] + pr.Found["reactions"])
+	})
+	defer stop()
+	for {
+		if err := read(); err != nil {
+			if ctx.Err() == nil {
+				r.log.Warn("read PostgreSQL", "err", err)
+			}
+			return pr
+		}
+		done := true
+		for k, v := range pr.Expected {
+			if pr.Found[k] < v {
+				done = false
+			}
+		}
+		if done {
+			pr.Complete = true
+			pr.Seconds = time.Since(start).Seconds()
+			pr.PerSecond = float64(accepted) / pr.Seconds
+			return pr
+		}
+		select {
+		case <-ctx.Done():
+			return pr
+		case <-time.After(50 * time.Millisecond):
+		}
+	}
 }
 
 // storm drops every socket at once and reconnects them all with their

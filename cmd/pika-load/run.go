@@ -19,6 +19,7 @@ import (
 
 // options are one run's settings.
 type options struct {
+	DatabaseURL string // the server persists here: check every accepted action arrives once
 	Dancers     int
 	Foreign     int           // dancers following another session (must receive nothing of this one)
 	Slow        float64       // fraction of dancers that stop reading
@@ -111,6 +112,19 @@ type ActionsReport struct {
 	Seconds  float64        `json:"seconds"`
 	Accepted float64        `json:"acceptedPerSecond"`
 	Answered int64          `json:"answered"`
+	// Persisted is filled when the server persists to PostgreSQL.
+	Persisted *PersistReport `json:"persisted,omitempty"`
+}
+
+// PersistReport compares what PostgreSQL holds with what the phones were
+// told was accepted: none lost, none doubled.
+type PersistReport struct {
+	Expected  map[string]int64 `json:"expected"` // rows the accepted actions must leave, by table
+	Found     map[string]int64 `json:"found"`
+	Doubled   int64            `json:"doubled"`            // thanks stored more than once for one dancer
+	Seconds   float64          `json:"seconds"`            // from the first action sent until every row was there
+	PerSecond float64          `json:"persistedPerSecond"` // accepted actions / Seconds
+	Complete  bool             `json:"complete"`
 }
 
 // SlowReport: phones that never read are dropped, the others not slowed.

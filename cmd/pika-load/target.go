@@ -240,8 +240,8 @@ func (h *historyFile) append(artist, title string) error {
 }
 
 // startInProcess runs the server in this process.
-func startInProcess(ctx context.Context, probe bool, log *slog.Logger) (*target, error) {
-	s, err := startServer(ctx, serverOpts{Probe: probe, Logger: log})
+func startInProcess(ctx context.Context, probe bool, databaseURL string, log *slog.Logger) (*target, error) {
+	s, err := startServer(ctx, serverOpts{Probe: probe, DatabaseURL: databaseURL, Logger: log})
 	if err != nil {
 		return nil, err
 	}
@@ -256,7 +256,7 @@ type serveInfo struct {
 }
 
 // startChild runs `pika-load serve` (this binary) as a child process.
-func startChild(ctx context.Context, probe bool) (*target, error) {
+func startChild(ctx context.Context, probe bool, databaseURL string) (*target, error) {
 	self, err := os.Executable()
 	if err != nil {
 		return nil, fmt.Errorf("find this program: %w", err)
@@ -264,6 +264,9 @@ func startChild(ctx context.Context, probe bool) (*target, error) {
 	args := []string{"serve"}
 	if !probe {
 		args = append(args, "--probe=false")
+	}
+	if databaseURL != "" {
+		args = append(args, "--database-url", databaseURL)
 	}
 	return startProcess(ctx, self, args, func(line string) (*target, bool) {
 		var si serveInfo
@@ -362,6 +365,7 @@ func serve(ctx context.Context, args []string, stdout io.Writer, log *slog.Logge
 	fs := newFlagSet("serve")
 	probe := fs.Bool("probe", true, "count the generator's track frames as they are written (server-side fan-out completion)")
 	addr := fs.String("addr", "127.0.0.1:0", "dancers' address (loopback only)")
+	dbURL := fs.String("database-url", "", "also persist to this PostgreSQL")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -369,7 +373,7 @@ func serve(ctx context.Context, args []string, stdout io.Writer, log *slog.Logge
 		return err
 	}
 	raiseFileLimit(log)
-	s, err := startServer(ctx, serverOpts{Addr: *addr, Probe: *probe, Logger: log})
+	s, err := startServer(ctx, serverOpts{Addr: *addr, Probe: *probe, DatabaseURL: *dbURL, Logger: log})
 	if err != nil {
 		return err
 	}

@@ -58,6 +58,7 @@ type Cluster struct {
 	// run as root (PostgreSQL refuses to run as root).
 	asUser   string
 	watchdog *os.Process
+	fsync    string // "on" or "off", PostgreSQL's fsync setting
 
 	// mu serializes Stop, Start and CREATE DATABASE: concurrent CREATE
 	// DATABASE from template1 can fail while another copy is in progress.
@@ -93,7 +94,13 @@ func Postgres(t testing.TB) string {
 // same binary that use PostgreSQL, and must Start it again before they end.
 func PostgresCluster(t testing.TB) *Cluster {
 	t.Helper()
-	pg.once.Do(func() { pg.cluster, pg.missing, pg.err = startCluster() })
+	pg.once.Do(func() {
+		fsync := "off" // tests check correctness; fsync only slows them
+		if os.Getenv("PIKA_TEST_PG_FSYNC") == "on" {
+			fsync = "on"
+		}
+		pg.cluster, pg.missing, pg.err = startCluster(fsync)
+	})
 	switch {
 	case pg.err == nil:
 		return pg.cluster
@@ -161,10 +168,7 @@ func (c *Cluster) Start() error {
 func (c *Cluster) data() string { return filepath.Join(c.dir, "data") }
 
 func (c *Cluster) start(ctx context.Context) error {
-	fsync := "off"
-	if os.Getenv("PIKA_TEST_PG_FSYNC") == "on" {
-		fsync = "on"
-	}
+	fsync := c.fsync
 	// pg_ctl hands -o to a shell: the folder comes from MkdirTemp, without
 	// spaces or quotes.
 	opts := fmt.Sprintf("-c listen_addresses=127.0.0.1 -p %d -k %s -c fsync=%s -c max_connections=300", c.port, c.dir, fsync)
@@ -210,12 +214,12 @@ func (c *Cluster) run(ctx context.Context, prog string, args ...string) error {
 
 // startCluster makes and starts the cluster. missing reports that
 // PostgreSQL is not installed, as opposed to installed and failing.
-func startCluster() (c *Cluster, missing bool, err error) {
+func startCluster(fsync string) (c *Cluster, missing bool, err error) {
 	bin, err := postgresBin()
 	if err != nil {
 		return nil, true, err
 	}
-	c = &Cluster{bin: bin}
+	c = &Cluster{bin: bin, fsync: fsync}
 	if os.Geteuid() == 0 {
 		if _, err := exec.LookPath("runuser"); err != nil {
 			return nil, true, errors.New("running as root needs runuser (util-linux) to run PostgreSQL as the postgres user")
@@ -349,4 +353,38 @@ func lastLines(s string, n int) string {
 		lines = lines[len(lines)-n:]
 	}
 	return strings.Join(lines, "\n")
+}
+
+// StartPostgres starts a cluster of its own, outside any test (the load
+// generator uses one to measure persisting), with fsync as PostgreSQL ships
+// it (on) unless PIKA_TEST_PG_FSYNC=off. Close stops it and removes it.
+func StartPostgres() (*Cluster, error) {
+	fsync := "on" // the measured figure is the real one
+	if os.Getenv("PIKA_TEST_PG_FSYNC") == "off" {
+		fsync = "off"
+	}
+	c, _, err := startCluster(fsync)
+	return c, err
+}
+
+// Close stops a cluster from StartPostgres and removes its folder.
+func (c *Cluster) Close() {
+	if c.watchdog != nil {
+		_ = c.watchdog.Kill()
+		_, _ = c.watchdog.Wait()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := c.Stop(); err != nil {
+		_ = c.run(ctx, "pg_ctl", "-D", c.data(), "stop", "-m", "immediate")
+	}
+	_ = os.RemoveAll(c.dir)
+}
+
+// CreateDatabase makes an empty database on the cluster and returns its URL.
+func (c *Cluster) CreateDatabase(ctx context.Context, name string) (string, error) {
+	if err := c.exec(ctx, "CREATE DATABASE "+name); err != nil {
+		return "", fmt.Errorf("testenv: create database %s: %w", name, err)
+	}
+	return c.DSN(name), nil
 }
