@@ -1,0 +1,461 @@
+package mixxx
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pika-dj/pika/desktop/detect"
+)
+
+var evening = time.Date(2026, 11, 25, 21, 0, 0, 0, time.UTC)
+
+func TestFollowsOnlyTheHistoryPlaylist(t *testing.T) {
+	t.Parallel()
+	s := newSet(t, t.TempDir(), evening)
+	clk := &clock{t: evening}
+	r := run(t, s.lib.path, clk.Now)
+	r.read(t)
+
+	// A track goes out: Mixxx appends it to today's history, in the WAL only.
+	id := s.lib.appendTrack(s.today, s.funk, evening.Add(10*time.Second))
+	s.lib.walOnly()
+	got := r.next(t)
+	want := detect.Entry{
+		Artist: "Lila Moreau", Title: "Pocket Funk", BPM: 104.02, Key: "F#m", Duration: 245.9,
+		Path: "/home/dj/Music/WCS/Lila Moreau/Pocket Funk.m4a", PlayedAt: evening.Add(10 * time.Second),
+		Source: "mixxx", ID: entryID(id, "2026-11-25 21:00:10"),
+	}
+	if got != want {
+		t.Fatalf("play\n got %+v\nwant %+v", got, want)
+	}
+	if !strings.HasPrefix(got.ID, "mixxx-") || len(got.ID) != len("mixxx-")+20 {
+		t.Errorf("ID %q: want mixxx- and 20 hex digits", got.ID)
+	}
+
+	// The DJ edits a normal playlist and the Auto DJ queue with newer
+	// times, then a track goes out: only that one is a play.
+	s.lib.appendTrack(s.normal, s.blue, evening.Add(20*time.Second))
+	s.lib.appendTrack(s.autoDJ, s.slow, evening.Add(21*time.Second))
+	s.lib.appendTrack(s.today, s.smooth, evening.Add(4*time.Minute))
+	if got := r.next(t); got.Title != "Smooth Sailing (Club Edit)" || got.Album != "Harbour" || got.BPM != 101 || got.Key != "8A" {
+		t.Fatalf("after playlist edits: got %+v, want Smooth Sailing", got)
+	}
+
+	// Two tracks recorded between two reads (one commit): both, in order.
+	tx, err := s.lib.db.Begin()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, track := range []int64{s.blue, s.slow} {
+		if _, err := tx.Exec(`INSERT INTO PlaylistTracks (playlist_id, track_id, position, pl_datetime_added) VALUES (?, ?, ?, ?)`,
+			s.today, track, 10+i, mixxxTime(evening.Add(time.Duration(8+i)*time.Minute))); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	first, second := r.next(t), r.next(t)
+	if first.Title != "untagged blues 07" || first.Artist != "" {
+		t.Errorf("an untagged file is named by its file name, as Mixxx shows it: got %+v", first)
+	}
+	if second.Title != "Slow Dance" || !second.PlayedAt.Equal(evening.Add(9*time.Minute)) {
+		t.Errorf("second play: got %+v", second)
+	}
+	if st := r.src.Status(); st.Err != "" || st.LastEntry == nil || st.LastEntry.Title != "Slow Dance" {
+		t.Errorf("status %+v", st)
+	}
+}
+
+// newReader is the source's reader at path with clock clk.
+func newReader(path string, clk *clock) *reader {
+	return &reader{path: path, now: clk.Now, log: slog.New(slog.DiscardHandler)}
+}
+
+func titles(decks []detect.Deck) []string {
+	var out []string
+	for _, d := range decks {
+		if d.Deck != "" || d.Level != detect.Unknown || !d.Played || d.Entry.Source != ID {
+			out = append(out, "bad deck "+d.Entry.Title)
+			continue
+		}
+		out = append(out, d.Entry.Title)
+	}
+	return out
+}
+
+func readTitles(t *testing.T, r *reader) []string {
+	t.Helper()
+	decks, err := r.read(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return titles(decks)
+}
+
+func TestStartImportsOnlyAPlayOfTheLastSeconds(t *testing.T) {
+	t.Parallel()
+	s := newSet(t, t.TempDir(), evening)
+	clk := &clock{t: evening}
+
+	// The history's newest row is 35 minutes old: nothing to announce.
+	r := newReader(s.lib.path, clk)
+	if got := readTitles(t, r); len(got) != 0 {
+		t.Fatalf("first read announced old history: %q", got)
+	}
+
+	// Mixxx recorded a track 4 s before Pika! started (and one 15 s before).
+	s.lib.appendTrack(s.today, s.funk, evening.Add(-15*time.Second))
+	id := s.lib.appendTrack(s.today, s.blue, evening.Add(-4*time.Second))
+	r = newReader(s.lib.path, clk)
+	decks, err := r.read(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := titles(decks); len(got) != 1 || got[0] != "untagged blues 07" {
+		t.Fatalf("first read: %q, want only the play of 4 s ago", got)
+	}
+	// A second start (Pika! restarted) hands it over again, identically:
+	// the app drops the repeat by ID and PlayedAt.
+	again, err := newReader(s.lib.path, clk).read(context.Background())
+	if err != nil || len(again) != 1 || again[0].Entry != decks[0].Entry {
+		t.Fatalf("second start: %+v, %v; want the same entry as %+v", again, err, decks[0].Entry)
+	}
+	if decks[0].Entry.ID != entryID(id, mixxxTime(evening.Add(-4*time.Second))) {
+		t.Errorf("ID %q is not derived from the row", decks[0].Entry.ID)
+	}
+	if got := readTitles(t, r); len(got) != 0 {
+		t.Errorf("a read with nothing new announced %q", got)
+	}
+}
+
+func TestNewHistoryPlaylistAfterMixxxRestarts(t *testing.T) {
+	t.Parallel()
+	s := newSet(t, t.TempDir(), evening)
+	clk := &clock{t: evening}
+	r := newReader(s.lib.path, clk)
+	readTitles(t, r)
+	s.lib.appendTrack(s.today, s.funk, evening.Add(time.Minute))
+	if got := readTitles(t, r); len(got) != 1 || got[0] != "Pocket Funk" {
+		t.Fatalf("got %q", got)
+	}
+	// Mixxx quits and starts again: a new history playlist for the same day.
+	second := s.lib.playlist("2026-11-25 #2", history, evening.Add(5*time.Minute))
+	s.lib.appendTrack(second, s.slow, evening.Add(6*time.Minute))
+	s.lib.appendTrack(second, s.funk, evening.Add(10*time.Minute)) // the same song again, later: a new play
+	if got := readTitles(t, r); strings.Join(got, "|") != "Slow Dance|Pocket Funk" {
+		t.Fatalf("after Mixxx restarted: %q", got)
+	}
+}
+
+func TestJoinWithPreviousIsNotAPlay(t *testing.T) {
+	t.Parallel()
+	s := newSet(t, t.TempDir(), evening)
+	clk := &clock{t: evening}
+	r := newReader(s.lib.path, clk)
+	readTitles(t, r)
+	second := s.lib.playlist("2026-11-25 #2", history, evening.Add(time.Minute))
+	s.lib.appendTrack(second, s.funk, evening.Add(2*time.Minute))
+	s.lib.appendTrack(second, s.blue, evening.Add(3*time.Minute))
+	if got := readTitles(t, r); len(got) != 2 {
+		t.Fatalf("got %q", got)
+	}
+	// "Join with previous" copies this session's rows, times kept, into
+	// the previous session under new ids, and deletes this one; the same
+	// for yesterday's session into the one before.
+	s.lib.exec(`INSERT INTO PlaylistTracks (playlist_id, track_id, position, pl_datetime_added)
+		SELECT ?, track_id, position + 100, pl_datetime_added FROM PlaylistTracks WHERE playlist_id = ?`, s.today, second)
+	s.lib.exec(`DELETE FROM PlaylistTracks WHERE playlist_id = ?`, second)
+	s.lib.exec(`DELETE FROM Playlists WHERE id = ?`, second)
+	yesterday := s.lib.playlist("2026-11-23", history, evening.Add(-48*time.Hour))
+	s.lib.exec(`INSERT INTO PlaylistTracks (playlist_id, track_id, position, pl_datetime_added)
+		SELECT ?, track_id, position, pl_datetime_added FROM PlaylistTracks WHERE playlist_id = ?`, yesterday, s.today)
+	if got := readTitles(t, r); len(got) != 0 {
+		t.Fatalf("copied history announced as plays: %q", got)
+	}
+	// Mixxx goes on appending to the joined session.
+	s.lib.appendTrack(s.today, s.smooth, evening.Add(7*time.Minute))
+	if got := readTitles(t, r); len(got) != 1 || got[0] != "Smooth Sailing (Club Edit)" {
+		t.Fatalf("after the join: %q", got)
+	}
+}
+
+func TestReusedRowIDIsANewPlay(t *testing.T) {
+	t.Parallel()
+	s := newSet(t, t.TempDir(), evening)
+	clk := &clock{t: evening}
+	r := newReader(s.lib.path, clk)
+	readTitles(t, r)
+	id := s.lib.appendTrack(s.today, s.funk, evening.Add(time.Minute))
+	readTitles(t, r)
+	// The DJ removes that row from the history; SQLite gives its id to the
+	// next row.
+	s.lib.exec("DELETE FROM PlaylistTracks WHERE id = ?", id)
+	readTitles(t, r)
+	again := s.lib.appendTrack(s.today, s.slow, evening.Add(3*time.Minute))
+	if again != id {
+		t.Fatalf("SQLite did not reuse id %d (gave %d); the test needs it", id, again)
+	}
+	decks, err := r.read(context.Background())
+	if err != nil || len(decks) != 1 || decks[0].Entry.Title != "Slow Dance" {
+		t.Fatalf("got %+v, %v", decks, err)
+	}
+	if decks[0].Entry.ID == entryID(id, mixxxTime(evening.Add(time.Minute))) {
+		t.Error("a reused row id must give a new entry ID")
+	}
+}
+
+func TestLockedDatabase(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	s := newSet(t, dir, evening)
+	s.lib.db.Close()
+	// Mixxx without WAL: a writer's exclusive lock blocks every reader.
+	l := openLibrary(t, s.lib.path, false)
+	clk := &clock{t: evening}
+	r := newReader(l.path, clk)
+	readTitles(t, r)
+
+	ctx := context.Background()
+	conn, err := l.db.Conn(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	lock := func(at time.Time) {
+		if _, err := conn.ExecContext(ctx, "BEGIN EXCLUSIVE"); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := conn.ExecContext(ctx, `INSERT INTO PlaylistTracks (playlist_id, track_id, position, pl_datetime_added) VALUES (?, ?, 50, ?)`,
+			s.today, s.funk, mixxxTime(at)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	lock(evening.Add(time.Minute))
+	_, err = r.read(ctx)
+	if err == nil || !strings.Contains(err.Error(), "locked by Mixxx") {
+		t.Fatalf("read under a held lock: %v; want it to say Mixxx holds the database", err)
+	}
+	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
+		t.Fatal(err)
+	}
+	if got := readTitles(t, r); len(got) != 1 || got[0] != "Pocket Funk" {
+		t.Fatalf("after the lock: %q", got)
+	}
+
+	// A short lock is waited out.
+	lock(evening.Add(5 * time.Minute))
+	unlocked := make(chan error, 1)
+	go func() {
+		time.Sleep(300 * time.Millisecond) // Mixxx holding its lock a moment, not an assertion
+		_, err := conn.ExecContext(ctx, "COMMIT")
+		unlocked <- err
+	}()
+	got := readTitles(t, r)
+	if err := <-unlocked; err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 1 || got[0] != "Pocket Funk" {
+		t.Fatalf("through a short lock: %q", got)
+	}
+}
+
+func TestUnsupportedDatabase(t *testing.T) {
+	t.Parallel()
+	renamed := strings.Replace(schema, "position INTEGER, pl_datetime_added)", "position INTEGER, datetime_added)", 1)
+	noLocations := strings.Replace(schema, "CREATE TABLE track_locations", "CREATE TABLE track_paths", 1)
+	tests := []struct {
+		name, ddl, want string
+	}{
+		{"column renamed", renamed, "unsupported Mixxx database (version 39): table PlaylistTracks lacks pl_datetime_added; Pika! cannot read this version yet"},
+		{"table missing", noLocations, "unsupported Mixxx database (version 39): it has no track_locations table; Pika! cannot read this version yet"},
+		{"not Mixxx at all", "CREATE TABLE notes (body TEXT)", "unsupported Mixxx database: it has no Playlists table; Pika! cannot read this version yet"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			l := newLibrary(t, t.TempDir(), true, tt.ddl)
+			_, err := newReader(l.path, &clock{t: evening}).read(context.Background())
+			var se *detect.SchemaError
+			if !errors.As(err, &se) || !errors.Is(err, detect.ErrUnsupported) || se.Program != "Mixxx" {
+				t.Fatalf("got %v, want a SchemaError for Mixxx", err)
+			}
+			if err.Error() != tt.want {
+				t.Errorf("error\n got %q\nwant %q", err, tt.want)
+			}
+			// The running source shows it on the DJ's status line and carries on.
+			r := run(t, l.path, (&clock{t: evening}).Now)
+			waitFor(t, "the error on the status line", func() bool { return r.src.Status().Err == tt.want })
+		})
+	}
+}
+
+func TestNoDatabaseYet(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	clk := &clock{t: evening}
+	r := run(t, dir, clk.Now) // the settings folder, before Mixxx's first start
+	waitFor(t, "a status saying Mixxx has no library yet", func() bool {
+		return strings.Contains(r.src.Status().Err, "start Mixxx")
+	})
+	// Mixxx starts, creates its library, and plays. (Made aside and moved
+	// in, so the source never sees a half-made library.)
+	s := newSet(t, t.TempDir(), evening)
+	s.lib.db.Close()
+	if err := os.Rename(s.lib.path, filepath.Join(dir, dbName)); err != nil {
+		t.Fatal(err)
+	}
+	s.lib = openLibrary(t, filepath.Join(dir, dbName), true)
+	r.read(t)
+	s.lib.appendTrack(s.today, s.blue, evening.Add(time.Minute))
+	if got := r.next(t); got.Title != "untagged blues 07" {
+		t.Fatalf("got %+v", got)
+	}
+}
+
+func TestDamagedValuesDoNotStopReading(t *testing.T) {
+	t.Parallel()
+	s := newSet(t, t.TempDir(), evening)
+	r := newReader(s.lib.path, &clock{t: evening})
+	readTitles(t, r)
+	odd := s.lib.track("Odd", "Values", "", 0, "", 0, "/home/dj/Music/odd.mp3")
+	s.lib.exec("UPDATE library SET bpm = 'fast', duration = x'00ff', title = x'56616c7565738e' WHERE id = ?", odd)
+	s.lib.appendTrack(s.today, odd, evening.Add(time.Minute))
+	s.lib.exec(`INSERT INTO PlaylistTracks (playlist_id, track_id, position, pl_datetime_added) VALUES (?, 9999, 99, 'yesterday-ish')`, s.today)
+	s.lib.appendTrack(s.today, s.slow, evening.Add(2*time.Minute))
+	decks, err := r.read(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := titles(decks); strings.Join(got, "|") != "Values\uFFFD|Slow Dance" {
+		t.Fatalf("got %q", got)
+	}
+	if e := decks[0].Entry; e.BPM != 0 || e.Duration != 0 {
+		t.Errorf("damaged numbers should read as unknown: %+v", e)
+	}
+}
+
+func TestParseTime(t *testing.T) {
+	tests := []struct {
+		in   string
+		want time.Time
+	}{
+		{"2026-11-25 21:03:07", time.Date(2026, 11, 25, 21, 3, 7, 0, time.UTC)},
+		{"2026-11-25T21:03:07", time.Date(2026, 11, 25, 21, 3, 7, 0, time.UTC)},
+		{"2026-11-25 21:03:07.250", time.Date(2026, 11, 25, 21, 3, 7, 250e6, time.UTC)},
+		{"2026-11-25T22:03:07+01:00", time.Date(2026, 11, 25, 21, 3, 7, 0, time.UTC)},
+		{" 2026-11-25 21:03:07 ", time.Date(2026, 11, 25, 21, 3, 7, 0, time.UTC)},
+		{"", time.Time{}},
+		{"2026-11-25", time.Time{}},
+		{"2026-13-45 99:99:99", time.Time{}},
+	}
+	for _, tt := range tests {
+		if got := parseTime(tt.in); !got.Equal(tt.want) {
+			t.Errorf("parseTime(%q) = %v, want %v", tt.in, got, tt.want)
+		}
+	}
+}
+
+// FuzzParseTime: pl_datetime_added is whatever is in the database.
+func FuzzParseTime(f *testing.F) {
+	for _, s := range []string{"2026-11-25 21:03:07", "2026-11-25T21:03:07Z", "2026-11-25 21:0", ""} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got := parseTime(s)
+		if !got.IsZero() && got.Location() != time.UTC {
+			t.Errorf("parseTime(%q) = %v, not UTC", s, got)
+		}
+	})
+}
+
+func TestLocate(t *testing.T) {
+	t.Parallel()
+	touch := func(t *testing.T, path string, mtime time.Time) {
+		t.Helper()
+		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(path, []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.Chtimes(path, mtime, mtime); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, goos := range []string{"darwin", "windows", "linux"} {
+		t.Run(goos, func(t *testing.T) {
+			home := t.TempDir()
+			local := filepath.Join(home, "AppData", "Local")
+			env := detect.Env{Home: home, GOOS: goos, Getenv: func(k string) string {
+				if k == "LOCALAPPDATA" {
+					return local
+				}
+				return ""
+			}}
+			if got := Locate(env); got != nil {
+				t.Fatalf("nothing installed: %+v", got)
+			}
+			var dir string
+			switch goos {
+			case "darwin":
+				dir = env.Join(home, "Library", "Containers", "org.mixxx.mixxx", "Data", "Library", "Application Support", "Mixxx")
+			case "windows":
+				dir = env.Join(local, "Mixxx")
+			default:
+				dir = env.Join(home, ".mixxx")
+			}
+			if err := os.MkdirAll(dir, 0o755); err != nil {
+				t.Fatal(err)
+			}
+			got := Locate(env)
+			if len(got) != 1 || got[0].Ready || got[0].Path != dir || !strings.Contains(got[0].Why, "start Mixxx once") {
+				t.Fatalf("settings folder without a library: %+v", got)
+			}
+			db := env.Join(dir, "mixxxdb.sqlite")
+			touch(t, db, evening.Add(-time.Hour))
+			touch(t, db+"-wal", evening) // the newest rows live in the WAL
+			got = Locate(env)
+			if len(got) != 1 || !got[0].Ready || got[0].Path != db || got[0].Product != "mixxx" || !got[0].Changed.Equal(evening) || got[0].Why == "" {
+				t.Fatalf("library found: %+v", got)
+			}
+		})
+	}
+	// Windows without LOCALAPPDATA falls back to the home folder's.
+	home := t.TempDir()
+	env := detect.Env{Home: home, GOOS: "windows"}
+	db := env.Join(home, "AppData", "Local", "Mixxx", "mixxxdb.sqlite")
+	touch(t, db, evening)
+	if err := os.MkdirAll(env.Join(home, "AppData", "Local", "Mixxx"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if got := Locate(env); len(got) != 1 || got[0].Path != db {
+		t.Fatalf("windows without LOCALAPPDATA: %+v", got)
+	}
+}
+
+func TestProductOpensWhatLocateFound(t *testing.T) {
+	t.Parallel()
+	p := Product()
+	if p.ID != "mixxx" || p.Name != "Mixxx" || p.Locate == nil || p.Open == nil {
+		t.Fatalf("product %+v", p)
+	}
+	if _, err := p.Open(detect.Found{}, detect.Options{}); err == nil {
+		t.Error("opening nothing should fail")
+	}
+	dir := t.TempDir()
+	newSet(t, dir, evening)
+	src, err := p.Open(detect.Found{Product: "mixxx", Path: filepath.Join(dir, dbName), Ready: true}, detect.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if src.Name() != "mixxx" || src.Status().Path != filepath.Join(dir, dbName) {
+		t.Errorf("source %s, status %+v", src.Name(), src.Status())
+	}
+}
