@@ -36,12 +36,19 @@ const (
 	tallyPrefix    = "pika.t."
 	presencePrefix = "pika.p."
 	commandPrefix  = "pika.c."
+	sourcePrefix   = "pika.d."
 	// AllActions, AllTallies, AllPresence and AllCommands match every session.
 	AllActions  = "pika.a.>"
 	AllTallies  = "pika.t.*"
 	AllPresence = "pika.p.*"
 	AllCommands = "pika.c.*"
+	// AllSourceStatus matches every session's detector status.
+	AllSourceStatus = "pika.d.*"
 )
+
+// SourceSubject carries the DJ side's detector status for the session's
+// console (SourceStatus).
+func SourceSubject(sid string) string { return sourcePrefix + sid }
 
 // ActionSubject is where a dancer action of session sid is published.
 func ActionSubject(sid string, k ActionKind) string { return actionPrefix + sid + "." + string(k) }

@@ -127,19 +127,20 @@ func (c *Config) setDefaults() error {
 
 // Gateway serves pages, REST and dancer sockets.
 type Gateway struct {
-	cfg      Config
-	log      *slog.Logger
-	now      func() time.Time
-	app      *fiber.App
-	upgrader *websocket.FastHTTPUpgrader
-	hub      *hub
-	writers  *writers
-	dancers  *dancers
-	tallySub *nats.Subscription
-	ctx      context.Context
-	cancel   context.CancelFunc
-	bg       sync.WaitGroup // writers and the ticker
-	closing  atomic.Bool
+	cfg       Config
+	log       *slog.Logger
+	now       func() time.Time
+	app       *fiber.App
+	upgrader  *websocket.FastHTTPUpgrader
+	hub       *hub
+	writers   *writers
+	dancers   *dancers
+	tallySub  *nats.Subscription
+	sourceSub *nats.Subscription
+	ctx       context.Context
+	cancel    context.CancelFunc
+	bg        sync.WaitGroup // writers and the ticker
+	closing   atomic.Bool
 
 	mu    sync.Mutex // guards conns
 	conns map[*conn]struct{}
@@ -168,6 +169,12 @@ func New(cfg Config) (*Gateway, error) {
 		return nil, fmt.Errorf("gateway: subscribe to tallies: %w", err)
 	}
 	g.tallySub = sub
+	// The DJ side's detector status goes to consoles only.
+	if g.sourceSub, err = cfg.Conn.Subscribe(bus.AllSourceStatus, func(m *nats.Msg) { g.hub.onSourceStatus(bus.LastToken(m.Subject), m.Data) }); err != nil {
+		_ = sub.Unsubscribe()
+		cancel()
+		return nil, fmt.Errorf("gateway: subscribe to source status: %w", err)
+	}
 	g.app = fiber.New(fiber.Config{
 		// With ReduceMemoryUsage fasthttp drops its 4 KB request reader
 		// before a socket is hijacked; ReadBufferSize stays 4096 because it
@@ -226,6 +233,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 		err = fmt.Errorf("gateway: stop http: %w", e)
 	}
 	_ = g.tallySub.Unsubscribe()
+	_ = g.sourceSub.Unsubscribe()
 	g.hub.stopAll()
 	g.cancel()
 	g.bg.Wait()

@@ -62,6 +62,8 @@ type feed struct {
 	listeners map[string]*listener
 	reported  bool // the last presence report named at least one phone
 	tally     json.RawMessage
+	source    json.RawMessage // the DJ side's latest detector status, for consoles only
+	sourceAt  time.Time
 	tallyAt   time.Time
 	tallyN    int // the tally's listeners
 	idleSince time.Time
@@ -436,7 +438,11 @@ func (h *hub) subscribe(f *feed, c *conn, clientID string, lastSeq *uint64) erro
 		l.sockets--
 		return fmt.Errorf("gateway: encode snapshot of %s: %w", f.sid, err)
 	}
-	if c.enqueue(outItem{data: data}) {
+	queued := c.enqueue(outItem{data: data})
+	if c.dj && f.source != nil && c.enqueue(outItem{data: f.source}) {
+		queued = true
+	}
+	if queued {
 		h.writers.schedule(h.ctx, c)
 	}
 	return nil

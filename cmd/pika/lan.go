@@ -147,7 +147,7 @@ func (a *app) lan(ctx context.Context, args []string) error {
 		defer pprofLn.Close()
 	}
 
-	src, err := a.source(cfg, log)
+	src, srcName, srcWhy, err := a.source(cfg, log)
 	if err != nil {
 		_ = gw.Shutdown(context.Background())
 		ln.Close()
@@ -198,6 +198,10 @@ func (a *app) lan(ctx context.Context, args []string) error {
 	if src != nil {
 		g.Go(func() error { return a.follow(gctx, src, eng, log) })
 	}
+	if !cfg.Demo {
+		rep := &desktop.SourceReporter{Conn: nc, Engine: eng, Source: src, Name: srcName, Why: srcWhy, Logger: log.With("part", "source")}
+		g.Go(func() error { return rep.Run(gctx) })
+	}
 	g.Go(func() error { a.manual(gctx, eng, log); return nil })
 	if cfg.DatabaseURL != "" {
 		// The history in PostgreSQL is an extra: a database that is down or
@@ -231,9 +235,9 @@ func (a *app) lan(ctx context.Context, args []string) error {
 // (at --watch, or where it is found), else a history file named with
 // --watch, else the DJ program found on this computer that was used last;
 // none at all leaves manual entry (and --demo).
-func (a *app) source(cfg lanConfig, log *slog.Logger) (detect.Source, error) {
+func (a *app) source(cfg lanConfig, log *slog.Logger) (src detect.Source, name, why string, err error) {
 	if cfg.Demo {
-		return nil, nil
+		return nil, "", "", nil
 	}
 	opt := detect.Options{DataDir: cfg.Data, Import: cfg.Import, Listen: cfg.SourceListen, Logger: log.With("part", "source")}
 	products := auto.All()
@@ -247,7 +251,7 @@ func (a *app) source(cfg lanConfig, log *slog.Logger) (detect.Source, error) {
 		if f.Path == "" && p.Locate != nil {
 			found := p.Locate(env)
 			if len(found) == 0 {
-				return nil, fmt.Errorf("%s was not found on this computer; say where its files are with --watch", p.Name)
+				return nil, "", "", fmt.Errorf("%s was not found on this computer; say where its files are with --watch", p.Name)
 			}
 			f = found[0]
 			if !f.Ready {
@@ -260,15 +264,18 @@ func (a *app) source(cfg lanConfig, log *slog.Logger) (detect.Source, error) {
 		r := auto.Detect(env, products, time.Now())
 		fmt.Fprintln(a.stdout, r.Why)
 		if r.Chosen == nil {
-			return nil, nil
+			return nil, "", r.Why, nil
 		}
-		p, f = r.Chosen.Product, r.Chosen.Found
+		p, f, why = r.Chosen.Product, r.Chosen.Found, r.Why
 	}
-	src, err := p.Open(f, opt)
+	if why == "" {
+		why = "Chosen with --source/--watch."
+	}
+	src, err = p.Open(f, opt)
 	if err != nil {
-		return nil, fmt.Errorf("follow %s: %w", p.Name, err)
+		return nil, "", "", fmt.Errorf("follow %s: %w", p.Name, err)
 	}
-	return src, nil
+	return src, p.Name, why, nil
 }
 
 // follow turns each detected entry into a play. An entry that cannot be
@@ -440,7 +447,7 @@ func (a *app) banner(cfg lanConfig, id bus.Identity, bound string, src detect.So
 	case cfg.Demo:
 		fmt.Fprintf(w, "  Playing the demo list, one track every %s.\n", cfg.DemoEvery)
 	case src != nil:
-		fmt.Fprintf(w, "  Watching %s (%s).\n", src.Status().Path, src.Name())
+		fmt.Fprintf(w, "  Following %s (%s).\n", src.Status().Path, src.Name())
 	}
 	if a.typing() {
 		fmt.Fprintln(w, "  Type \"Artist - Title\" and Enter to record a play by hand; /help for more.")

@@ -139,7 +139,39 @@ function onFrame(f) {
   if (f.sessionId !== undefined && f.sessionId !== sessionId) return;
   if (f.type === 'snapshot') return applySnapshot(f);
   if (f.type === 'tally') return applyTally(f, false);
+  if (f.type === 'source') return applySource(f);
   if (typeof f.seq === 'number') onEvent(f);
+}
+
+/**
+ * What the laptop's detector is doing: which DJ program, whether it reads
+ * it, the last track it saw, or what is wrong (in words the DJ can act on).
+ * @param {Frame} f
+ */
+function applySource(f) {
+  const el = byId('source');
+  const st = String(f.state || 'none');
+  el.dataset.state = st;
+  el.title = f.why ? String(f.why) : '';
+  let text;
+  if (st === 'none') {
+    text = 'No DJ program followed: type plays in pika’s window, or start it with --source. ' + (f.why ? String(f.why) : '');
+  } else {
+    const name = String(f.name || f.source || 'DJ program');
+    if (st === 'error') {
+      text = `${name}: ${String(f.error || 'not readable')}`;
+    } else {
+      text = `Following ${name}`;
+      if (f.lastTrack) {
+        const at = typeof f.lastAt === 'string' ? Date.parse(f.lastAt) : NaN;
+        text += ` · last seen: ${String(f.lastTrack)}` + (Number.isFinite(at) ? ` (${clock(at)})` : '');
+      } else {
+        text += ' · waiting for the first track';
+      }
+    }
+  }
+  byId('source-text').textContent = text.trim();
+  el.hidden = false;
 }
 
 /** @param {Frame} f */
