@@ -1,0 +1,35 @@
+package traktor
+
+import (
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/pika-dj/pika/desktop/detect"
+)
+
+// BenchmarkDetectionLatency: each iteration Traktor starts a new track (a
+// new logical stream: identification, comment and setup headers, audio)
+// on its open connection, and the time until emit has the play is taken.
+func BenchmarkDetectionLatency(b *testing.B) {
+	c := &collector{arrived: make(chan detect.Entry, 1)}
+	r := start(b, Config{}, c)
+	tc := connectTraktor(b, r.s.Addr(), 1)
+	rng := rand.New(rand.NewPCG(2, 2))
+	var total time.Duration
+	b.ResetTimer()
+	for i := range b.N {
+		stream := trackStream(rng, uint32(1000+i), "ARTIST=Bench", "TITLE=Track "+string(rune('A'+i%26))+time.Duration(i).String())
+		t0 := time.Now()
+		if _, err := tc.c.Write(stream); err != nil {
+			b.Fatal(err)
+		}
+		select {
+		case <-c.arrived:
+		case <-time.After(10 * time.Second):
+			b.Fatal("the play never arrived")
+		}
+		total += time.Since(t0)
+	}
+	b.ReportMetric(float64(total.Microseconds())/1000/float64(b.N), "ms/detect")
+}
