@@ -20,6 +20,30 @@ import (
 // sha256("pika-test-passphrase"), not rekordbox's key.
 const testPassphrase = "14b27c307904a5072fcdc9c58a1c361ffbe12dbf496f80d3983163d45c05242f"
 
+// fixtureKeys are the keys of testdata/cipher/master.db, derived once for
+// all tests: 256,000 PBKDF2 rounds take a while under the race detector.
+var fixtureKeys = sync.OnceValues(func() (*keys, error) {
+	b, err := os.ReadFile(filepath.Join("testdata", "cipher", "master.db"))
+	if err != nil {
+		return nil, err
+	}
+	return deriveKeys(testPassphrase, b[:saltSize])
+})
+
+// testCipherDB is newCipherDB for the fixture at path, with its keys
+// already derived.
+func testCipherDB(t testing.TB, path string) *cipherDB {
+	t.Helper()
+	k, err := fixtureKeys()
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := newCipherDB(path, testPassphrase)
+	db.image.keys = k
+	t.Cleanup(func() { db.Close() })
+	return db
+}
+
 // plainDB is a master.db that is plain SQLite, for the query tests.
 type plainDB struct{ path string }
 
@@ -240,12 +264,6 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
-}
-
-// waitRead waits until src has read without error after since.
-func waitRead(t testing.TB, src detect.Source, since time.Time) {
-	t.Helper()
-	waitFor(t, "a good read", func() bool { return src.Status().LastReadAt.After(since) })
 }
 
 func describe(e detect.Entry) string {

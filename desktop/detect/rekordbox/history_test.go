@@ -26,6 +26,7 @@ func query(t *testing.T, path string) []row {
 }
 
 func TestQueryHistoryReadsNewestFirstAcrossListsWithTrackDetails(t *testing.T) {
+	t.Parallel()
 	path, w := plainFixture(t)
 	// Tonight's list: rows 60 s apart, only in the -wal.
 	addPlay(t, w, "h2-1", "h2", "103", setStart)
@@ -70,6 +71,7 @@ func TestQueryHistoryReadsNewestFirstAcrossListsWithTrackDetails(t *testing.T) {
 }
 
 func TestQueryHistorySkipsDeletedRows(t *testing.T) {
+	t.Parallel()
 	path, w := plainFixture(t)
 	addPlay(t, w, "h2-1", "h2", "103", setStart)
 	if _, err := w.Exec("UPDATE djmdSongHistory SET rb_local_deleted = 1 WHERE ID = 'h2-1'"); err != nil {
@@ -81,6 +83,7 @@ func TestQueryHistorySkipsDeletedRows(t *testing.T) {
 }
 
 func TestParseTime(t *testing.T) {
+	t.Parallel()
 	want := time.Date(2025, 4, 12, 19, 11, 29, 274e6, time.UTC)
 	for in, w := range map[string]time.Time{
 		"2025-04-12 19:11:29.274 +00:00": want,
@@ -107,6 +110,7 @@ func plainSource(t *testing.T, path string, c *clock) *Source {
 }
 
 func TestSourceAnnouncesEachNewHistoryRowOnceAndNeverTheOldOnes(t *testing.T) {
+	t.Parallel()
 	path, w := plainFixture(t)
 	c := &clock{now: setStart}
 	src := plainSource(t, path, c)
@@ -151,6 +155,7 @@ func TestSourceAnnouncesEachNewHistoryRowOnceAndNeverTheOldOnes(t *testing.T) {
 }
 
 func TestUnsupportedSchemaIsSaidPlainlyAndReadingGoesOn(t *testing.T) {
+	t.Parallel()
 	path, w := plainFixture(t)
 	if _, err := w.Exec("ALTER TABLE djmdSongHistory RENAME COLUMN created_at TO logged_at"); err != nil {
 		t.Fatal(err)
@@ -182,6 +187,7 @@ func TestUnsupportedSchemaIsSaidPlainlyAndReadingGoesOn(t *testing.T) {
 }
 
 func TestMissingTableIsASchemaError(t *testing.T) {
+	t.Parallel()
 	path, w := plainFixture(t)
 	if _, err := w.Exec("DROP TABLE djmdKey"); err != nil {
 		t.Fatal(err)
@@ -196,6 +202,7 @@ func TestMissingTableIsASchemaError(t *testing.T) {
 }
 
 func TestLockedDatabaseIsRetriedThenReported(t *testing.T) {
+	t.Parallel()
 	// A plain master.db in rollback-journal mode: a writer's exclusive lock
 	// blocks readers (in WAL mode it would not).
 	path, w := plainFixture(t)
