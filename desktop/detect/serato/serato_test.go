@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
 
@@ -508,7 +507,3 @@ func TestSerato4Source(t *testing.T) {
 	}
 }
 
-// fakeClock moves one second per reading, so each read has its own time.
-type fakeClock struct{ n atomic.Int64 }
-
-func (c *fakeClock) Now() time.Time { return t0.Add(time.Duration(c.n.Add(1)) * time.Second) }
