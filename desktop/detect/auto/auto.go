@@ -77,11 +77,7 @@ func Detect(env detect.Env, products []detect.Product, now time.Time) Report {
 	}
 	r.Chosen = &found[0]
 	var b strings.Builder
-	fmt.Fprintf(&b, "Following %s: %s", first.Product.Name, strings.TrimSuffix(first.Found.Why, "."))
-	if !first.Found.Changed.IsZero() {
-		fmt.Fprintf(&b, " (last written %s)", detect.Ago(now, first.Found.Changed))
-	}
-	b.WriteString(".")
+	fmt.Fprintf(&b, "Following %s: %s.", first.Product.Name, strings.TrimSuffix(first.Found.Why, "."))
 	var others []string
 	seen := map[string]bool{first.Product.ID: true}
 	for _, s := range found[1:] {
