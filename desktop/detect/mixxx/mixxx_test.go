@@ -68,9 +68,10 @@ func TestFollowsOnlyTheHistoryPlaylist(t *testing.T) {
 	if second.Title != "Slow Dance" || !second.PlayedAt.Equal(evening.Add(9*time.Minute)) {
 		t.Errorf("second play: got %+v", second)
 	}
-	if st := r.src.Status(); st.Err != "" || st.LastEntry == nil || st.LastEntry.Title != "Slow Dance" {
-		t.Errorf("status %+v", st)
-	}
+	waitFor(t, "the last play on the status line", func() bool {
+		st := r.src.Status()
+		return st.Err == "" && st.LastEntry != nil && st.LastEntry.Title == "Slow Dance"
+	})
 }
 
 // newReader is the source's reader at path with clock clk.
