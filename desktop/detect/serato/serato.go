@@ -211,11 +211,12 @@ func readDecks(ctx context.Context, db *sql.DB) ([]detect.Deck, error) {
 		}
 	}
 	// The latest load on each deck: rows are inserted at load and updated
-	// in place (played, end_time) afterwards.
-	q := `SELECT ` + strings.Join(sel, ", ") + ` FROM history_entry e WHERE e.session_id = ?1 AND e.id = (
-		SELECT l.id FROM history_entry l WHERE l.session_id = ?1 AND l.deck IS e.deck
-		ORDER BY l.start_time DESC, l.id DESC LIMIT 1)
-		ORDER BY e.start_time, e.id`
+	// in place (played, end_time) afterwards. One pass over the session's
+	// rows: history_entry holds every set ever played.
+	q := `SELECT ` + strings.Join(sel, ", ") + ` FROM (
+		SELECT *, row_number() OVER (PARTITION BY deck ORDER BY start_time DESC, id DESC) AS pika_rank
+		FROM history_entry WHERE session_id = ?) e
+		WHERE e.pika_rank = 1 ORDER BY e.start_time, e.id`
 	rows, err := db.QueryContext(ctx, q, sessionID)
 	if err != nil {
 		return nil, fmt.Errorf("read Serato's history: %w", err)

@@ -506,4 +506,3 @@ func TestSerato4Source(t *testing.T) {
 		t.Fatalf("status %+v", st)
 	}
 }
-

@@ -1,0 +1,97 @@
+package serato
+
+import (
+	"context"
+	"path/filepath"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/pika-dj/pika/desktop/detect"
+)
+
+// BenchmarkDetectionLatency: each iteration makes Serato's change (a
+// played row committed to master.sqlite's WAL; a played row appended to the
+// session file) and waits until the source hands the play over, with the
+// default read interval.
+func BenchmarkDetectionLatency(b *testing.B) {
+	b.Run("serato4", func(b *testing.B) {
+		dir := b.TempDir()
+		m := newMaster(b, dir, schema4)
+		s1 := m.openSession(b, time.Now(), -1)
+		src, err := Product().Open(detect.Found{Product: ID4, Path: m.path}, detect.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		benchDetect(b, src, func(i int) {
+			m.load(b, s1, load{deck: strconv.Itoa(1 + i%2), artist: "Bench", title: "Track " + strconv.Itoa(i),
+				at: time.Now().Add(time.Duration(i) * time.Second), played: 1})
+		})
+	})
+	// As on a Mac where Serato's WAL writes fire no file event
+	// (whatsnowplaying#1401): the regular reads alone.
+	b.Run("serato4-no-file-events", func(b *testing.B) {
+		m := newMaster(b, b.TempDir(), schema4)
+		s1 := m.openSession(b, time.Now(), -1)
+		src, err := detect.NewPolled(detect.PolledConfig{Name: ID4, Path: m.path, Read: (&db4{path: m.path}).read})
+		if err != nil {
+			b.Fatal(err)
+		}
+		benchDetect(b, src, func(i int) {
+			m.load(b, s1, load{deck: strconv.Itoa(1 + i%2), artist: "Bench", title: "Track " + strconv.Itoa(i),
+				at: time.Now().Add(time.Duration(i) * time.Second), played: 1})
+		})
+	})
+	b.Run("serato3", func(b *testing.B) {
+		dir := filepath.Join(b.TempDir(), "Sessions")
+		f := newSessionFile(b, dir, 1)
+		src, err := Session3Product().Open(detect.Found{Product: ID3, Path: dir}, detect.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		benchDetect(b, src, func(i int) {
+			f.append(b, track{row: uint32(i + 1), deck: uint32(1 + i%2), artist: "Bench", title: "Track " + strconv.Itoa(i),
+				start: time.Now().Add(time.Duration(i) * time.Second), played: true}.oent())
+		})
+	})
+}
+
+func benchDetect(b *testing.B, src detect.Source, change func(i int)) {
+	got := make(chan detect.Entry, 16)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		src.Run(ctx, func(ctx context.Context, e detect.Entry) error {
+			select {
+			case got <- e:
+			case <-ctx.Done():
+			}
+			return nil
+		})
+	}()
+	defer func() { cancel(); <-done }()
+
+	// Let the first reads happen, so the timing is of detection only.
+	deadline := time.Now().Add(10 * time.Second)
+	for src.Status().LastReadAt.IsZero() && time.Now().Before(deadline) {
+		time.Sleep(5 * time.Millisecond)
+	}
+
+	var total time.Duration
+	b.ResetTimer()
+	for i := range b.N {
+		start := time.Now()
+		change(i)
+		select {
+		case e := <-got:
+			if e.Title != "Track "+strconv.Itoa(i) {
+				b.Fatalf("got %q at iteration %d", e.Title, i)
+			}
+		case <-time.After(10 * time.Second):
+			b.Fatalf("iteration %d: nothing detected; status %+v", i, src.Status())
+		}
+		total += time.Since(start)
+	}
+	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms/detect")
+}
