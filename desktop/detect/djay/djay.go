@@ -181,11 +181,15 @@ func (r *reader) read(ctx context.Context) ([]detect.Deck, error) {
 	}
 	now := r.now()
 	var decks []detect.Deck
-	var keep []waiting
-	// Work on copies, committed only when the whole read succeeds: rows
-	// read by a failed read are read again next time.
-	last, started, ws := r.last, r.started, slices.Clone(r.waiting)
+	var keep, ws []waiting
+	var last int64
+	var started bool
 	err := detect.ReadSQLite(ctx, r.path, func(ctx context.Context, db *sql.DB) error {
+		// Work on copies, committed only when the whole read succeeds, and
+		// started afresh when ReadSQLite retries a locked read: rows read
+		// by a failed read are read again.
+		last, started, ws = r.last, r.started, slices.Clone(r.waiting)
+		decks, keep = nil, nil
 		if err := detect.RequireColumns(ctx, db, name, "database2", "collection", "key", "data"); err != nil {
 			return err
 		}

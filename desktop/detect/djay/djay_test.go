@@ -230,7 +230,9 @@ func TestSourceFollowsDecksOneAndTwo(t *testing.T) {
 	}
 	lib := newLibrary(t, dir)
 	lib.addPlay(play{uuid: "old", deck: 1, start: time.Now().Add(-time.Hour), origin: "explorer", track: tWindows}, true)
-	src, err := Open(detect.Found{Product: ID, Path: dir}, detect.Options{})
+	// A long AnalysisDelay: a busy test machine must not let it run out
+	// before the second write; a play whose analysis is there goes at once.
+	src, err := newSource(config{Path: lib.path, AnalysisDelay: time.Minute})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -334,7 +336,7 @@ func TestUnsupportedLibrary(t *testing.T) {
 	}
 
 	// The running source shows it on the DJ's status line and keeps going.
-	src, err := Open(detect.Found{Path: filepath.Join(dir, dbName)}, detect.Options{})
+	src, err := Open(detect.Found{Path: dir}, detect.Options{}) // the folder: Open finds MediaLibrary.db in it
 	if err != nil {
 		t.Fatal(err)
 	}
