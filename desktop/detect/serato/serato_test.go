@@ -506,3 +506,23 @@ func TestSerato4Source(t *testing.T) {
 		t.Fatalf("status %+v", st)
 	}
 }
+
+func TestSerato4ReadsAfterSeratoQuits(t *testing.T) {
+	m := newMaster(t, t.TempDir(), schema4)
+	s1 := m.openSession(t, t0, -1)
+	m.load(t, s1, load{deck: "1", artist: "A", title: "Still Open", at: t0.Add(time.Minute), played: 1})
+	// Serato closes its database: the WAL is checkpointed and removed.
+	if err := m.w.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(m.path + "-wal"); !os.IsNotExist(err) {
+		t.Fatalf("the -wal file should be gone: %v", err)
+	}
+	newStepper(m.path).step(t, "Still Open")
+	if _, err := os.Stat(m.path + "-wal"); err == nil {
+		// A reader may create an empty one; it must not hold rows.
+		if info, _ := os.Stat(m.path + "-wal"); info.Size() != 0 {
+			t.Fatalf("reading wrote %d bytes to the WAL", info.Size())
+		}
+	}
+}
