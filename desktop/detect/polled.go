@@ -20,6 +20,9 @@ import (
 // writes often fire none).
 const DefaultReadEvery = 500 * time.Millisecond
 
+// hintDelay is how soon after a file event a polled source reads.
+const hintDelay = 20 * time.Millisecond
+
 // PolledConfig describes a source that reads a DJ program's files over and
 // over: most of them (Serato, Mixxx, rekordbox, djay, DJUCED, a text file).
 type PolledConfig struct {
@@ -121,6 +124,17 @@ func (p *Polled) Run(ctx context.Context, emit func(context.Context, Entry) erro
 
 	timer := time.NewTimer(0)
 	defer timer.Stop()
+	due := time.Now() // when the timer fires next
+	reset := func(d time.Duration) {
+		if !timer.Stop() {
+			select {
+			case <-timer.C:
+			default:
+			}
+		}
+		timer.Reset(d)
+		due = time.Now().Add(d)
+	}
 	for {
 		select {
 		case <-ctx.Done():
@@ -130,14 +144,13 @@ func (p *Polled) Run(ctx context.Context, emit func(context.Context, Entry) erro
 				events = nil
 				continue
 			}
-			// Debounce: a commit touches the WAL and the shm file at once.
-			if !timer.Stop() {
-				select {
-				case <-timer.C:
-				default:
-				}
+			// An event only brings the next read forward, to 20 ms from now
+			// (a commit touches the WAL and the shm file at once); it never
+			// puts it off, or a log file written every few ms beside the
+			// database would stop every read.
+			if time.Until(due) > hintDelay {
+				reset(hintDelay)
 			}
-			timer.Reset(20 * time.Millisecond)
 			continue
 		case <-timer.C:
 		}
@@ -178,7 +191,7 @@ func (p *Polled) Run(ctx context.Context, emit func(context.Context, Entry) erro
 		if at, ok := dec.Pending(); ok {
 			next = min(next, max(at.Sub(now), time.Millisecond))
 		}
-		timer.Reset(next)
+		reset(next)
 		p.watchHints(fw)
 	}
 }

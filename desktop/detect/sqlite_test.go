@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -121,5 +122,36 @@ func TestRequireColumnsNamesWhatIsMissing(t *testing.T) {
 	})
 	if !errors.As(err, &se) || se.Missing != nil || !strings.Contains(err.Error(), "no history table") {
 		t.Fatalf("err = %v, want a missing-table schema error", err)
+	}
+}
+
+// TestPolledKeepsReadingUnderAStreamOfEvents: a file written every few ms
+// beside the database (Mixxx's log) must not put reads off for ever.
+func TestPolledKeepsReadingUnderAStreamOfEvents(t *testing.T) {
+	dir := t.TempDir()
+	var reads atomic.Int64
+	p, err := NewPolled(PolledConfig{Name: "test", Hints: []string{dir}, Read: func(context.Context) ([]Deck, error) {
+		reads.Add(1)
+		return nil, nil
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- p.Run(ctx, func(context.Context, Entry) error { return nil }) }()
+	deadline := time.Now().Add(10 * time.Second)
+	for reads.Load() < 10 && time.Now().Before(deadline) {
+		if err := os.WriteFile(filepath.Join(dir, "program.log"), []byte(time.Now().String()), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if n := reads.Load(); n < 10 {
+		t.Fatalf("%d reads in 10 s of file events, want reads to go on", n)
 	}
 }
