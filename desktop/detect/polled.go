@@ -20,6 +20,14 @@ import (
 // writes often fire none).
 const DefaultReadEvery = 500 * time.Millisecond
 
+// Warning wraps an error a PolledConfig.Read returns together with decks
+// that are still good: the error shows on the DJ's status line and the
+// decks are used ("DJUCED's library is locked: plays go out without BPM").
+type Warning struct{ Err error }
+
+func (w *Warning) Error() string { return w.Err.Error() }
+func (w *Warning) Unwrap() error { return w.Err }
+
 // hintDelay is how soon after a file event a polled source reads.
 const hintDelay = 20 * time.Millisecond
 
@@ -160,7 +168,17 @@ func (p *Polled) Run(ctx context.Context, emit func(context.Context, Entry) erro
 		if ctx.Err() != nil {
 			return nil
 		}
-		if err != nil {
+		var warn *Warning
+		if errors.As(err, &warn) {
+			// The plays are good; what is wrong only makes them poorer
+			// (no BPM from a locked library): say it, and go on.
+			if msg := err.Error(); msg != lastErr {
+				p.log.Warn("reading the DJ program with a problem", "source", p.cfg.Name, "err", err)
+				lastErr = msg
+			}
+			pending = append(pending, dec.Observe(now, decks)...)
+			p.setStatus(func(s *Status) { s.Err, s.LastReadAt = err.Error(), now })
+		} else if err != nil {
 			if msg := err.Error(); msg != lastErr {
 				p.log.Warn("cannot read the DJ program's state", "source", p.cfg.Name, "err", err)
 				lastErr = msg
