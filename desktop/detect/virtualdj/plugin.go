@@ -101,11 +101,15 @@ func newClient(addr, token string, timeout time.Duration) *client {
 	if !strings.Contains(base, "://") {
 		base = "http://" + base
 	}
+	// Its own transport, never a proxy (the plugin is on this computer or
+	// the DJ's LAN), so Run can close its idle connections when it ends.
+	tr := http.DefaultTransport.(*http.Transport).Clone()
+	tr.Proxy = nil
 	return &client{
 		base:  strings.TrimRight(base, "/"),
 		addr:  addr,
 		token: token,
-		http:  &http.Client{Timeout: timeout},
+		http:  &http.Client{Timeout: timeout, Transport: tr},
 	}
 }
 

@@ -171,6 +171,7 @@ func (s *Source) Run(ctx context.Context, emit func(context.Context, detect.Entr
 	defer s.running.Unlock()
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	defer s.reader.c.http.CloseIdleConnections()
 	var wg sync.WaitGroup
 	wg.Go(func() {
 		if err := s.plugin.Run(ctx, s.fromPlugin(emit)); err != nil {
