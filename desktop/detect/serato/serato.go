@@ -234,7 +234,7 @@ func readDecks(ctx context.Context, db *sql.DB) ([]detect.Deck, error) {
 	var got []row
 	for rows.Next() {
 		var x row
-		var sessionCol sql.NullInt64
+		var sessionCol sql.NullInt64 // the session asked for; scanned only to keep the column list one
 		var start sql.NullInt64
 		if err := rows.Scan(&x.id, &sessionCol, &x.deck, &start, &x.endTime, &x.played, &x.artist, &x.name,
 			&x.album, &x.bpm, &x.key, &x.lengthSec, &x.lengthMs, &x.fileName, &x.portable, &x.location); err != nil {
