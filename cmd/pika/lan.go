@@ -24,6 +24,7 @@ import (
 	"github.com/pika-dj/pika/desktop"
 	"github.com/pika-dj/pika/desktop/detect"
 	"github.com/pika-dj/pika/desktop/detect/auto"
+	"github.com/pika-dj/pika/desktop/detect/tags"
 	"github.com/pika-dj/pika/gateway"
 	"github.com/pika-dj/pika/persister/pgstore"
 	"github.com/pika-dj/pika/web"
@@ -282,6 +283,7 @@ func (a *app) source(cfg lanConfig, log *slog.Logger) (src detect.Source, name, 
 // stored is not acknowledged, so the watcher offers it again.
 func (a *app) follow(ctx context.Context, src detect.Source, eng *desktop.Engine, log *slog.Logger) error {
 	return src.Run(ctx, func(ctx context.Context, e detect.Entry) error {
+		e = tags.Enrich(e) // BPM, key and the recording's id from the file when the program did not say
 		d := desktop.Detected{Track: e.Track(), At: e.PlayedAt, Key: e.ID, Source: e.Source}
 		ev, dup, err := eng.Play(ctx, d)
 		if errors.Is(err, bus.ErrInvalid) {
