@@ -287,7 +287,14 @@ func (a *app) follow(ctx context.Context, src detect.Source, eng *desktop.Engine
 		d := desktop.Detected{Track: e.Track(), At: e.PlayedAt, Key: e.ID, Source: e.Source}
 		ev, dup, err := eng.Play(ctx, d)
 		if errors.Is(err, bus.ErrInvalid) {
-			log.Warn("history entry skipped", "title", e.Title, "err", err)
+			// A program's odd BPM or key must not cost the dancers the
+			// track: try once more with the title and artist alone.
+			log.Warn("detected play has bad details; sending title and artist only", "title", e.Title, "err", err)
+			d.Track = bus.NewTrack(e.Artist, e.Title)
+			ev, dup, err = eng.Play(ctx, d)
+		}
+		if errors.Is(err, bus.ErrInvalid) {
+			log.Warn("detected play skipped", "title", e.Title, "err", err)
 			return nil // bad data will not get better by retrying
 		}
 		if err != nil {
