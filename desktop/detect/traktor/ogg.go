@@ -174,7 +174,9 @@ func (r *oggReader) feed(p []byte, onComment func(serial uint32, c comment)) err
 		r.page(pg, onComment)
 		off += n
 	}
-	r.buf = append(r.buf[:0], r.buf[off:]...)
+	if off > 0 { // most reads end mid-page: keep the start where it is
+		r.buf = append(r.buf[:0], r.buf[off:]...)
+	}
 	if cap(r.buf) > 2*maxPageLen {
 		r.buf = append([]byte(nil), r.buf...) // let a burst's big buffer go
 	}
