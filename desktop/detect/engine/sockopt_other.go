@@ -1,0 +1,7 @@
+//go:build !unix && !windows
+
+package engine
+
+import "syscall"
+
+func shareSocket(_, _ string, _ syscall.RawConn) error { return nil }
