@@ -297,7 +297,7 @@ func (s *Source) listen(ctx context.Context, tracks chan<- heard) {
 			if ctx.Err() != nil {
 				return
 			}
-			msg := fmt.Sprintf("Pika! cannot listen on %s for Traktor's broadcast (%v): another program may use this port; choose another port in Pika! and the same in Traktor → Preferences → Broadcasting", s.cfg.Listen, err)
+			msg := fmt.Sprintf("Pika! cannot listen on %s for Traktor's broadcast (%v): another program may use this port; give Pika! another one (--source-listen) and the same in Traktor → Preferences → Broadcasting", s.cfg.Listen, err)
 			if s.Status().Err != msg {
 				s.log.Warn("cannot listen for Traktor's broadcast", "addr", s.cfg.Listen, "err", err)
 			}
