@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/pika-dj/pika/desktop/detect"
+	"github.com/pika-dj/pika/desktop/detect/rekordbox/internal/sqlcipher"
 )
 
 // readCipher decrypts the master.db at path with passphrase and queries it.
@@ -122,7 +123,7 @@ func TestWrongKeyIsSaidPlainly(t *testing.T) {
 	db := newCipherDB(path, strings.Repeat("ab", 32))
 	t.Cleanup(func() { db.Close() })
 	_, err := readCipher(t, db)
-	if !errors.Is(err, errWrongKey) || !strings.HasPrefix(err.Error(), "rekordbox's database did not open with the key given: ") {
+	if !errors.Is(err, sqlcipher.ErrWrongKey) || !strings.HasPrefix(err.Error(), "rekordbox's database did not open with the key given: ") {
 		t.Fatalf("err = %v, want the wrong-key error", err)
 	}
 }
@@ -134,13 +135,13 @@ func TestDamagedPageIsNamed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	b[2*pageSize+100] ^= 0x55 // inside page 3's ciphertext
+	b[2*sqlcipher.PageSize+100] ^= 0x55 // inside page 3's ciphertext
 	if err := os.WriteFile(path, b, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	db := testCipherDB(t, path)
 	_, err = readCipher(t, db)
-	if !errors.Is(err, errDamaged) || !strings.Contains(err.Error(), "page 3") {
+	if !errors.Is(err, sqlcipher.ErrDamaged) || !strings.Contains(err.Error(), "page 3") {
 		t.Fatalf("err = %v, want damaged page 3", err)
 	}
 
@@ -148,10 +149,16 @@ func TestDamagedPageIsNamed(t *testing.T) {
 	if err := os.WriteFile(path, b[:100], 0o644); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := readCipher(t, db); !errors.Is(err, errShort) {
+	if _, err := readCipher(t, db); !errors.Is(err, sqlcipher.ErrShort) {
 		t.Fatalf("cut short: %v", err)
 	}
 }
+
+// SQLite's -wal layout: a 24-byte header before each page.
+const (
+	frameHeaderSize = 24
+	frameSize       = frameHeaderSize + sqlcipher.PageSize
+)
 
 // SQLite's own rules for the log: frames count only up to the last commit
 // whose checksums hold and whose salts match the header.
@@ -247,9 +254,11 @@ func TestSourceFollowsEncryptedDatabaseCommitByCommit(t *testing.T) {
 	}
 	// The same source with an injected clock and the fixture's keys.
 	db := src.db.(*cipherDB)
-	if db.image.keys, err = fixtureKeys(); err != nil {
+	k, err := fixtureKeys()
+	if err != nil {
 		t.Fatal(err)
 	}
+	db.image.SetKeys(k)
 	src, err = newSource(path, db, detect.Options{}, detect.PolledConfig{Now: c.Now})
 	if err != nil {
 		t.Fatal(err)

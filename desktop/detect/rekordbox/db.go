@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/pika-dj/pika/desktop/detect"
+	"github.com/pika-dj/pika/desktop/detect/rekordbox/internal/sqlcipher"
 )
 
 // database is how the source reaches rekordbox's tables. Read runs fn on
@@ -47,7 +48,7 @@ func stampOf(path string) (stamp, error) {
 // DJ only and removed by Close.
 type cipherDB struct {
 	path   string // master.db
-	image  plainImage
+	image  sqlcipher.Image
 	dir    string   // temporary folder of the image; "" until the first Read
 	file   *os.File // the image, kept open for writing
 	stamps [2]stamp // of master.db and master.db-wal at the last good update
@@ -55,7 +56,7 @@ type cipherDB struct {
 }
 
 func newCipherDB(path, passphrase string) *cipherDB {
-	return &cipherDB{path: path, image: plainImage{passphrase: passphrase}}
+	return &cipherDB{path: path, image: sqlcipher.Image{Passphrase: passphrase}}
 }
 
 // attempts bounds how often one Read starts over because rekordbox wrote
@@ -125,7 +126,7 @@ func (c *cipherDB) update() error {
 			return fmt.Errorf("make the decrypted copy of rekordbox's database: %w", err)
 		}
 		c.dir, c.file = dir, f
-		c.image.forget()
+		c.image.Forget()
 	}
 	main, err := os.Open(c.path)
 	if err != nil {
@@ -147,7 +148,7 @@ func (c *cipherDB) update() error {
 	case !errors.Is(err, os.ErrNotExist):
 		return fmt.Errorf("open rekordbox's database log: %w", err)
 	}
-	return c.image.update(c.file, main, info.Size(), wal, walSize)
+	return c.image.Update(c.file, main, info.Size(), wal, walSize)
 }
 
 // Close removes the decrypted image. A later Read makes it again.
@@ -169,9 +170,9 @@ func isPlain(path string) (bool, error) {
 		return false, fmt.Errorf("open rekordbox's database: %w", err)
 	}
 	defer f.Close()
-	head := make([]byte, len(sqliteMagic))
+	head := make([]byte, len(sqlcipher.Magic))
 	if _, err := f.ReadAt(head, 0); err != nil {
-		return false, fmt.Errorf("%w: %v", errShort, err)
+		return false, fmt.Errorf("%w: %v", sqlcipher.ErrShort, err)
 	}
-	return bytes.Equal(head, sqliteMagic), nil
+	return bytes.Equal(head, sqlcipher.Magic), nil
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/pika-dj/pika/desktop/detect"
+	"github.com/pika-dj/pika/desktop/detect/rekordbox/internal/sqlcipher"
 )
 
 // testPassphrase is the TEST key of testdata/cipher (made by testdata/gen):
@@ -22,12 +23,12 @@ const testPassphrase = "14b27c307904a5072fcdc9c58a1c361ffbe12dbf496f80d3983163d4
 
 // fixtureKeys are the keys of testdata/cipher/master.db, derived once for
 // all tests: 256,000 PBKDF2 rounds take a while under the race detector.
-var fixtureKeys = sync.OnceValues(func() (*keys, error) {
+var fixtureKeys = sync.OnceValues(func() (*sqlcipher.Keys, error) {
 	b, err := os.ReadFile(filepath.Join("testdata", "cipher", "master.db"))
 	if err != nil {
 		return nil, err
 	}
-	return deriveKeys(testPassphrase, b[:saltSize])
+	return sqlcipher.DeriveKeys(testPassphrase, b[:sqlcipher.SaltSize])
 })
 
 // testCipherDB is newCipherDB for the fixture at path, with its keys
@@ -39,7 +40,7 @@ func testCipherDB(t testing.TB, path string) *cipherDB {
 		t.Fatal(err)
 	}
 	db := newCipherDB(path, testPassphrase)
-	db.image.keys = k
+	db.image.SetKeys(k)
 	t.Cleanup(func() { db.Close() })
 	return db
 }

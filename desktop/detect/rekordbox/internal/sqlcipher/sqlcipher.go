@@ -1,4 +1,9 @@
-package rekordbox
+// Package sqlcipher reads SQLCipher 4 databases in pure Go, as rekordbox 6
+// and 7 write their master.db: it verifies and decrypts pages and -wal
+// frames into a plain SQLite image that a pure-Go SQLite can open, so the
+// app needs no cgo. It reads only SQLCipher 4's default settings and only
+// ever reads the encrypted files.
+package sqlcipher
 
 import (
 	"bufio"
@@ -20,8 +25,8 @@ import (
 // and an HMAC-SHA512 of ciphertext, IV and page number. Page 1 starts with
 // the 16-byte key-derivation salt instead of SQLite's magic string.
 const (
-	pageSize    = 4096
-	saltSize    = 16
+	PageSize    = 4096
+	SaltSize    = 16
 	ivSize      = 16
 	hmacSize    = 64
 	reserve     = ivSize + hmacSize // bytes at the end of each page that are not ciphertext
@@ -32,39 +37,39 @@ const (
 
 	walHeaderSize   = 32
 	frameHeaderSize = 24
-	frameSize       = frameHeaderSize + pageSize
+	frameSize       = frameHeaderSize + PageSize
 )
 
-// sqliteMagic starts every plain SQLite file, and every decrypted page 1.
-var sqliteMagic = []byte("SQLite format 3\x00")
+// Magic starts every plain SQLite file, and every decrypted page 1.
+var Magic = []byte("SQLite format 3\x00")
 
-// Errors a DJ may see, in their words. errWrongKey and errDamaged are
+// Errors a DJ may see, in their words. ErrWrongKey and ErrDamaged are
 // wrapped with details.
 var (
-	errWrongKey = errors.New("rekordbox's database did not open with the key given")
-	errDamaged  = errors.New("rekordbox's database has a damaged page")
-	errShort    = errors.New("rekordbox's database is empty or cut short")
+	ErrWrongKey = errors.New("rekordbox's database did not open with the key given")
+	ErrDamaged  = errors.New("rekordbox's database has a damaged page")
+	ErrShort    = errors.New("rekordbox's database is empty or cut short")
 )
 
-// keys are the keys derived from the DJ's passphrase for one salt (one
+// Keys are the keys derived from the DJ's passphrase for one salt (one
 // master.db: the salt changes only when rekordbox makes a new database).
-type keys struct {
-	salt  [saltSize]byte
+type Keys struct {
+	salt  [SaltSize]byte
 	block cipher.Block
 	mac   []byte
 }
 
-// deriveKeys runs SQLCipher 4's key derivation: 256,000 PBKDF2 rounds, a
+// DeriveKeys runs SQLCipher 4's key derivation: 256,000 PBKDF2 rounds, a
 // noticeable fraction of a second, so callers keep the result.
-func deriveKeys(passphrase string, salt []byte) (*keys, error) {
-	if len(salt) != saltSize {
-		return nil, fmt.Errorf("%w: %d-byte salt", errShort, len(salt))
+func DeriveKeys(passphrase string, salt []byte) (*Keys, error) {
+	if len(salt) != SaltSize {
+		return nil, fmt.Errorf("%w: %d-byte salt", ErrShort, len(salt))
 	}
 	enc, err := pbkdf2.Key(sha512.New, passphrase, salt, kdfRounds, keyLen)
 	if err != nil {
 		return nil, fmt.Errorf("derive rekordbox's database key: %w", err)
 	}
-	macSalt := make([]byte, saltSize)
+	macSalt := make([]byte, SaltSize)
 	for i, b := range salt {
 		macSalt[i] = b ^ hmacSaltXOR
 	}
@@ -72,28 +77,33 @@ func deriveKeys(passphrase string, salt []byte) (*keys, error) {
 	if err != nil {
 		return nil, fmt.Errorf("derive rekordbox's database key: %w", err)
 	}
+	return NewKeys(salt, enc, mac)
+}
+
+// NewKeys makes Keys from derived key material.
+func NewKeys(salt, enc, mac []byte) (*Keys, error) {
 	block, err := aes.NewCipher(enc)
 	if err != nil {
 		return nil, fmt.Errorf("derive rekordbox's database key: %w", err)
 	}
-	k := &keys{block: block, mac: mac}
+	k := &Keys{block: block, mac: mac}
 	copy(k.salt[:], salt)
 	return k, nil
 }
 
 // decryptPage checks raw, the encrypted page pgno, against its HMAC and
-// decrypts it into dst. Both are pageSize bytes. A decrypted page 1 gets
+// decrypts it into dst. Both are PageSize bytes. A decrypted page 1 gets
 // SQLite's magic string back and is marked as a rollback-journal database,
 // so the plain image opens without a -wal file.
-func (k *keys) decryptPage(dst, raw []byte, pgno uint32) error {
-	if len(raw) != pageSize || len(dst) != pageSize {
-		return fmt.Errorf("%w: page %d is %d bytes", errShort, pgno, len(raw))
+func (k *Keys) decryptPage(dst, raw []byte, pgno uint32) error {
+	if len(raw) != PageSize || len(dst) != PageSize {
+		return fmt.Errorf("%w: page %d is %d bytes", ErrShort, pgno, len(raw))
 	}
 	off := 0
 	if pgno == 1 {
-		off = saltSize
+		off = SaltSize
 	}
-	end := pageSize - reserve
+	end := PageSize - reserve
 	iv := raw[end : end+ivSize]
 
 	m := hmac.New(sha512.New, k.mac)
@@ -103,14 +113,14 @@ func (k *keys) decryptPage(dst, raw []byte, pgno uint32) error {
 	m.Write(n[:])
 	if !hmac.Equal(m.Sum(nil), raw[end+ivSize:]) {
 		if pgno == 1 {
-			return fmt.Errorf("%w: the check of its first page failed (a wrong key, or a damaged file)", errWrongKey)
+			return fmt.Errorf("%w: the check of its first page failed (a wrong key, or a damaged file)", ErrWrongKey)
 		}
-		return fmt.Errorf("%w: page %d fails its check", errDamaged, pgno)
+		return fmt.Errorf("%w: page %d fails its check", ErrDamaged, pgno)
 	}
 	cipher.NewCBCDecrypter(k.block, iv).CryptBlocks(dst[off:end], raw[off:end])
 	clear(dst[end:])
 	if pgno == 1 {
-		copy(dst, sqliteMagic)
+		copy(dst, Magic)
 		// Bytes 18 and 19 are 2 in a WAL database; 1 = rollback journal.
 		dst[18], dst[19] = 1, 1
 	}
@@ -140,7 +150,7 @@ func readWAL(r io.ReaderAt, size int64) (walIndex, error) {
 		return idx, fmt.Errorf("read rekordbox's database log: %w", err)
 	}
 	magic := binary.BigEndian.Uint32(hdr[0:4])
-	if magic&^1 != 0x377f0682 || binary.BigEndian.Uint32(hdr[8:12]) != pageSize {
+	if magic&^1 != 0x377f0682 || binary.BigEndian.Uint32(hdr[8:12]) != PageSize {
 		return idx, nil
 	}
 	var order binary.ByteOrder = binary.LittleEndian
@@ -191,36 +201,36 @@ func walChecksum(order binary.ByteOrder, s1, s2 uint32, b []byte) (uint32, uint3
 	return s1, s2
 }
 
-// imageFile is where the plain image is written: an *os.File, or memory in
+// File is where the plain image is written: an *os.File, or memory in
 // the fuzz test.
-type imageFile interface {
+type File interface {
 	io.WriterAt
 	Truncate(size int64) error
 }
 
-// plainImage is a decrypted copy of master.db with its -wal applied, kept up
+// Image is a decrypted copy of master.db with its -wal applied, kept up
 // to date page by page: SQLCipher gives every page write a fresh random IV,
 // so a page whose IV is the one already decrypted has not changed and is
 // not decrypted again. A library of tens of thousands of tracks is tens of
 // megabytes; a new history row changes a handful of pages.
-type plainImage struct {
-	passphrase string
-	keys       *keys          // for the salt of the master.db last read
+type Image struct {
+	Passphrase string
+	keys       *Keys          // for the salt of the database last read
 	ivs        [][ivSize]byte // IV of each page now in the image; zero = not written
 }
 
-// update brings out up to date with the database in main (mainSize bytes)
+// Update brings out up to date with the database in main (mainSize bytes)
 // and its -wal in wal (walSize bytes; 0 when there is none).
-func (im *plainImage) update(out imageFile, main io.ReaderAt, mainSize int64, wal io.ReaderAt, walSize int64) error {
-	if mainSize < pageSize {
-		return fmt.Errorf("%w (%d bytes)", errShort, mainSize)
+func (im *Image) Update(out File, main io.ReaderAt, mainSize int64, wal io.ReaderAt, walSize int64) error {
+	if mainSize < PageSize {
+		return fmt.Errorf("%w (%d bytes)", ErrShort, mainSize)
 	}
-	salt := make([]byte, saltSize)
+	salt := make([]byte, SaltSize)
 	if _, err := main.ReadAt(salt, 0); err != nil {
 		return fmt.Errorf("read rekordbox's database: %w", err)
 	}
 	if im.keys == nil || !bytes.Equal(im.keys.salt[:], salt) {
-		k, err := deriveKeys(im.passphrase, salt)
+		k, err := DeriveKeys(im.Passphrase, salt)
 		if err != nil {
 			return err
 		}
@@ -233,10 +243,15 @@ func (im *plainImage) update(out imageFile, main io.ReaderAt, mainSize int64, wa
 			return err
 		}
 	}
-	mainPages := uint32(min(mainSize/pageSize, 1<<31))
+	mainPages := uint32(min(mainSize/PageSize, 1<<31))
 	pages := mainPages
 	if idx.pages > 0 {
 		pages = idx.pages
+	}
+	// Every page must come from master.db or the log: a larger count is a
+	// damaged log, and must not make us allocate for it.
+	if pages > mainPages && int64(pages) > int64(mainPages)+int64(len(idx.frames)) {
+		return fmt.Errorf("%w: its log says %d pages, it has %d", ErrDamaged, pages, int64(mainPages)+int64(len(idx.frames)))
 	}
 	if len(im.ivs) > int(pages) {
 		im.ivs = im.ivs[:pages]
@@ -245,9 +260,9 @@ func (im *plainImage) update(out imageFile, main io.ReaderAt, mainSize int64, wa
 		im.ivs = append(im.ivs, [ivSize]byte{})
 	}
 
-	br := bufio.NewReaderSize(io.NewSectionReader(main, 0, int64(mainPages)*pageSize), 256<<10)
-	raw := make([]byte, pageSize)
-	plain := make([]byte, pageSize)
+	br := bufio.NewReaderSize(io.NewSectionReader(main, 0, int64(mainPages)*PageSize), 256<<10)
+	raw := make([]byte, PageSize)
+	plain := make([]byte, PageSize)
 	for pgno := uint32(1); pgno <= pages; pgno++ {
 		if pgno <= mainPages {
 			// Read main sequentially even for pages the -wal replaces.
@@ -260,27 +275,34 @@ func (im *plainImage) update(out imageFile, main io.ReaderAt, mainSize int64, wa
 				return fmt.Errorf("read rekordbox's database log: %w", err)
 			}
 		} else if pgno > mainPages {
-			return fmt.Errorf("%w: page %d is missing", errDamaged, pgno)
+			return fmt.Errorf("%w: page %d is missing", ErrDamaged, pgno)
 		}
 		var iv [ivSize]byte
-		copy(iv[:], raw[pageSize-reserve:])
+		copy(iv[:], raw[PageSize-reserve:])
 		if iv == im.ivs[pgno-1] && iv != ([ivSize]byte{}) {
 			continue
 		}
 		if err := im.keys.decryptPage(plain, raw, pgno); err != nil {
 			return err
 		}
-		if _, err := out.WriteAt(plain, int64(pgno-1)*pageSize); err != nil {
+		if _, err := out.WriteAt(plain, int64(pgno-1)*PageSize); err != nil {
 			return fmt.Errorf("write the decrypted copy of rekordbox's database: %w", err)
 		}
 		im.ivs[pgno-1] = iv
 	}
-	if err := out.Truncate(int64(pages) * pageSize); err != nil {
+	if err := out.Truncate(int64(pages) * PageSize); err != nil {
 		return fmt.Errorf("write the decrypted copy of rekordbox's database: %w", err)
 	}
 	return nil
 }
 
-// forget makes the next update decrypt every page again (the image file
+// SetKeys gives im keys already derived for their salt (tests, fuzzing:
+// derivation is slow on purpose).
+func (im *Image) SetKeys(k *Keys) { im.keys = k }
+
+// Salt is the salt k was derived with.
+func (k *Keys) Salt() []byte { return k.salt[:] }
+
+// Forget makes the next Update decrypt every page again (the image file
 // was lost or a write to it failed half-way).
-func (im *plainImage) forget() { im.ivs = nil }
+func (im *Image) Forget() { im.ivs = nil }
