@@ -323,6 +323,11 @@ func (s *Source) serve(ctx context.Context, ln net.Listener, tracks chan<- heard
 	s.status.Path = s.addr
 	s.status.Err = s.waiting()
 	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		s.addr = ""
+		s.mu.Unlock()
+	}()
 	s.log.Info("waiting for Traktor's broadcast", "addr", ln.Addr().String())
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()

@@ -282,6 +282,9 @@ func TestBroadcastCancelClosesEverything(t *testing.T) {
 	r.stop()
 	waitClosed(t, tc.c)
 	waitClosed(t, idle)
+	if r.s.Addr() != "" {
+		t.Error("Addr still set after Run returned")
+	}
 	if c, err := net.Dial("tcp", addr); err == nil {
 		c.Close()
 		t.Fatal("still listening after cancel")
