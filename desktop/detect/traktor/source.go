@@ -443,7 +443,9 @@ func (s *Source) handle(ctx context.Context, c net.Conn, active *atomic.Bool, tr
 		reply("405 Method Not Allowed")
 		return
 	}
-	if req.contentType != "" && !strings.Contains(req.contentType, "ogg") {
+	// Only formats known not to be Ogg are refused: a Content-Type Pika!
+	// has not seen is given the benefit of the doubt (the bytes decide).
+	if strings.Contains(req.contentType, "mpeg") || strings.Contains(req.contentType, "aac") {
 		s.log.Warn("refused a broadcast that is not Ogg", "from", from, "content_type", req.contentType)
 		s.setStatus(func(st *detect.Status) {
 			st.Err = fmt.Sprintf("Traktor broadcasts %s, which Pika! cannot read: choose Ogg Vorbis in Traktor → Preferences → Broadcasting", req.contentType)
