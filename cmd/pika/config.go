@@ -37,6 +37,8 @@ func lanSettings() []setting {
 		{flag: "data", env: "PIKA_DATA", def: defaultDataDir(), usage: "folder where Pika! keeps its events, DJ id and reading positions"},
 		{flag: "source", env: "PIKA_SOURCE", usage: "the DJ program to follow: " + auto.IDs(auto.All()) + " (default: the one found on this computer that was used last; `pika detect` shows what was found)"},
 		{flag: "watch", env: "PIKA_WATCH", usage: "with --source, where that program's files are; alone, a history file (M3U/M3U8, VirtualDJ) or a folder of them to play from"},
+		{flag: "ignore-decks", env: "PIKA_IGNORE_DECKS", usage: "decks never announced, comma-separated as your DJ program names them, e.g. 3,4 when those decks only play samples"},
+		{flag: "min-audible", env: "PIKA_MIN_AUDIBLE", def: "5s", usage: "how long a deck must be heard (fader up, playing) before it is announced, for programs that report faders (Engine DJ, VirtualDJ's Network Control)"},
 		{flag: "source-listen", env: "PIKA_SOURCE_LISTEN", usage: "where a source that is sent plays listens, e.g. Traktor's broadcast (default 127.0.0.1:8000)"},
 		{flag: "import", env: "PIKA_IMPORT", isBool: true, def: "false", usage: "bring in the entries already in a history file the first time it is seen (otherwise only new plays count)"},
 		{flag: "dj-name", env: "PIKA_DJ_NAME", def: "DJ", usage: "your name, as dancers see it"},
@@ -152,6 +154,9 @@ type lanConfig struct {
 	// Source is the product id the DJ chose ("" = detect); SourceListen
 	// where a listening source listens ("" = its default).
 	Source, SourceListen string
+	// IgnoreDecks and MinAudible tune the audible-not-cued policy.
+	IgnoreDecks []string
+	MinAudible  time.Duration
 	Import     bool
 	DJName     string
 	Demo       bool
@@ -309,6 +314,16 @@ func parseLAN(args []string, getenv func(string) string, help io.Writer) (lanCon
 		if _, ok := auto.Find(auto.All(), cfg.Source); !ok {
 			badf("--source/PIKA_SOURCE %q: not a program Pika! knows; choose one of %s", cfg.Source, auto.IDs(auto.All()))
 		}
+	}
+	for _, d := range strings.Split(v["ignore-decks"], ",") {
+		if d = strings.TrimSpace(d); d != "" {
+			cfg.IgnoreDecks = append(cfg.IgnoreDecks, d)
+		}
+	}
+	if d, err := time.ParseDuration(v["min-audible"]); err != nil || d < 0 || d > 5*time.Minute {
+		badf("--min-audible/PIKA_MIN_AUDIBLE %q: a duration from 0s to 5m, e.g. 5s", v["min-audible"])
+	} else {
+		cfg.MinAudible = d
 	}
 	if cfg.SourceListen != "" {
 		if _, _, err := net.SplitHostPort(cfg.SourceListen); err != nil {

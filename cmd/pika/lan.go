@@ -240,7 +240,8 @@ func (a *app) source(cfg lanConfig, log *slog.Logger) (src detect.Source, name, 
 	if cfg.Demo {
 		return nil, "", "", nil
 	}
-	opt := detect.Options{DataDir: cfg.Data, Import: cfg.Import, Listen: cfg.SourceListen, Logger: log.With("part", "source")}
+	opt := detect.Options{DataDir: cfg.Data, Import: cfg.Import, Listen: cfg.SourceListen, Logger: log.With("part", "source"),
+		Policy: detect.Policy{MinAudible: max(cfg.MinAudible, time.Nanosecond), IgnoreDecks: cfg.IgnoreDecks}} // 0s means at once, not the default
 	products := auto.All()
 	env := a.env()
 	var p detect.Product
