@@ -280,3 +280,21 @@ func TestSourceFollowsEncryptedDatabaseCommitByCommit(t *testing.T) {
 	default:
 	}
 }
+
+func TestASecondRunIsRefusedAndLeavesTheFirstAlone(t *testing.T) {
+	t.Parallel()
+	path := cipherFixture(t, 0)
+	src, err := newSource(path, testCipherDB(t, path), detect.Options{}, detect.PolledConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := run(t, src)
+	waitFor(t, "the first read", func() bool { return !src.Status().LastReadAt.IsZero() })
+	if err := src.Run(context.Background(), nil); err == nil || !strings.Contains(err.Error(), "already running") {
+		t.Fatalf("second Run: %v", err)
+	}
+	commitStage(t, path, 1)
+	if e := next(t, got); e.Title != "Slow Burn Shuffle" {
+		t.Fatalf("after a refused second Run: %s", describe(e))
+	}
+}

@@ -20,6 +20,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/pika-dj/pika/desktop/detect"
@@ -245,7 +246,8 @@ func open(f detect.Found, opt detect.Options, getenv func(string) string) (*Sour
 // that also removes its decrypted copy of the library when Run returns.
 type Source struct {
 	*detect.Polled
-	db database
+	db      database
+	running sync.Mutex // so a second Run cannot close the first one's image
 }
 
 // newSource reads db (the master.db at path). cfg's Read, Name, Path and
@@ -283,6 +285,10 @@ func newSource(path string, db database, opt detect.Options, cfg detect.PolledCo
 
 // Run follows rekordbox until ctx ends.
 func (s *Source) Run(ctx context.Context, emit func(context.Context, detect.Entry) error) error {
+	if !s.running.TryLock() {
+		return fmt.Errorf("detect: %s is already running", ID)
+	}
+	defer s.running.Unlock()
 	defer s.db.Close()
 	return s.Polled.Run(ctx, emit)
 }
