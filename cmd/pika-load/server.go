@@ -41,13 +41,13 @@ type server struct {
 }
 
 type serverOpts struct {
-	Data   string // data folder; a temporary one when empty
-	Addr   string // listen address; 127.0.0.1:0 when empty
-	Probe  bool   // count track frames as the server writes them (a small wrapper per socket)
+	Data  string // data folder; a temporary one when empty
+	Addr  string // listen address; 127.0.0.1:0 when empty
+	Probe bool   // count track frames as the server writes them (a small wrapper per socket)
 	// DatabaseURL, when set, runs the persister as `pika lan --database-url`
 	// does: every event and crowd action also goes to PostgreSQL.
 	DatabaseURL string
-	Logger *slog.Logger
+	Logger      *slog.Logger
 }
 
 // startServer starts a server that runs until ctx ends or Close.

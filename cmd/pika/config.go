@@ -148,22 +148,22 @@ func validStreamName(s string) bool {
 
 // lanConfig is `pika lan`'s effective configuration.
 type lanConfig struct {
-	Addr       string
-	Data       string
-	Watch      string
+	Addr  string
+	Data  string
+	Watch string
 	// Source is the product id the DJ chose ("" = detect); SourceListen
 	// where a listening source listens ("" = its default).
 	Source, SourceListen string
 	// IgnoreDecks and MinAudible tune the audible-not-cued policy.
 	IgnoreDecks []string
 	MinAudible  time.Duration
-	Import     bool
-	DJName     string
-	Demo       bool
-	DemoEvery  time.Duration
-	PublicURL  string
-	CORSOrigin string
-	LogLevel   string
+	Import      bool
+	DJName      string
+	Demo        bool
+	DemoEvery   time.Duration
+	PublicURL   string
+	CORSOrigin  string
+	LogLevel    string
 	// DatabaseURL, if set, runs the persister in-process.
 	DatabaseURL string
 	// PProf is the loopback address of the profiler; empty: off.
