@@ -78,6 +78,7 @@ type unit struct {
 	ip        net.IP
 	lastSeen  time.Time          // last announcement, real clock
 	cancel    context.CancelFunc // stops following it; nil when not followed
+	gen       int                // counts follows, so a finished one cannot touch a newer one's state
 	ignored   bool               // announced but offers no StateMap (Engine DJ desktop, lighting software)
 	connected bool
 	err       string // why the last connection failed, "" when connected
@@ -277,11 +278,15 @@ func (s *Source) decks() []detect.Deck {
 	return out
 }
 
-// apply records one StateMap value from unit u.
-func (s *Source) apply(u *unit, name string, raw map[string]any) {
+// apply records one StateMap value from follow gen of unit u.
+func (s *Source) apply(u *unit, gen int, name string, raw map[string]any) {
 	v, ok := parseValue(raw)
 	now := s.cfg.Now()
 	s.mu.Lock()
+	if u.gen != gen {
+		s.mu.Unlock()
+		return
+	}
 	if ok {
 		u.values[name] = v
 	} else {

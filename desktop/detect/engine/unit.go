@@ -175,6 +175,9 @@ func (s *Source) seen(ctx context.Context, wg *sync.WaitGroup, a announcement, i
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	u := s.units[a.Token]
+	if u == nil && a.Action == actionExit {
+		return
+	}
 	if u == nil {
 		u = &unit{ann: a}
 		for _, np := range notPlayers {
@@ -196,8 +199,10 @@ func (s *Source) seen(ctx context.Context, wg *sync.WaitGroup, a announcement, i
 	}
 	uctx, cancel := context.WithCancel(ctx)
 	u.cancel = cancel
+	u.gen++
+	gen := u.gen
 	s.log.Info("Engine DJ unit found", "unit", a.Name, "software", a.Software, "version", a.Version, "ip", ip)
-	wg.Go(func() { s.follow(uctx, u, a, ip) })
+	wg.Go(func() { s.follow(uctx, u, gen) })
 }
 
 // expire stops following units that stopped announcing (switched off,
@@ -218,17 +223,23 @@ func (s *Source) expire() {
 var errNoStateMap = errors.New("offers no StateMap")
 
 // follow keeps a connection to one unit until ctx ends, reconnecting after
-// a drop.
-func (s *Source) follow(ctx context.Context, u *unit, a announcement, ip net.IP) {
+// a drop. gen is u.gen when it started: a unit that went away and came back
+// is followed by a new follow, and this one leaves it alone.
+func (s *Source) follow(ctx context.Context, u *unit, gen int) {
 	for {
-		err := s.session(ctx, u, a, ip)
 		s.mu.Lock()
-		u.connected = false
-		if ctx.Err() == nil && err != nil {
-			u.err = fmt.Sprintf("%s at %s: %v", a.Name, ip, err)
-		}
-		if errors.Is(err, errNoStateMap) {
-			u.ignored = true
+		a, ip := u.ann, u.ip // where the unit last announced itself
+		s.mu.Unlock()
+		err := s.session(ctx, u, gen, a, ip)
+		s.mu.Lock()
+		if u.gen == gen {
+			u.connected = false
+			if ctx.Err() == nil && err != nil {
+				u.err = fmt.Sprintf("%s at %s: %v", a.Name, ip, err)
+			}
+			if errors.Is(err, errNoStateMap) {
+				u.ignored = true
+			}
 		}
 		s.mu.Unlock()
 		select {
@@ -249,7 +260,7 @@ func (s *Source) follow(ctx context.Context, u *unit, a announcement, ip net.IP)
 
 // session is one connection to a unit: its main connection, kept open with
 // keep-alives, and its StateMap, read until either drops or ctx ends.
-func (s *Source) session(ctx context.Context, u *unit, a announcement, ip net.IP) error {
+func (s *Source) session(ctx context.Context, u *unit, gen int, a announcement, ip net.IP) error {
 	ctx, cancel := context.WithCancelCause(ctx)
 	var wg sync.WaitGroup
 	defer wg.Wait()
@@ -318,6 +329,10 @@ func (s *Source) session(ctx context.Context, u *unit, a announcement, ip net.IP
 	}()
 
 	s.mu.Lock()
+	if u.gen != gen {
+		s.mu.Unlock()
+		return context.Canceled // a newer follow has the unit
+	}
 	u.values = map[string]value{}
 	u.connected, u.err = true, ""
 	if u.firstConnAt.IsZero() {
@@ -344,7 +359,7 @@ func (s *Source) session(ctx context.Context, u *unit, a announcement, ip net.IP
 					return errors.New("state connection dropped")
 				}
 			}
-			s.apply(u, st.Name, st.Value)
+			s.apply(u, gen, st.Name, st.Value)
 		}
 	}
 }
