@@ -86,5 +86,9 @@ func (a *app) env() detect.Env {
 	if home == "" {
 		home, _ = os.UserHomeDir()
 	}
-	return detect.Env{Home: home, Getenv: a.getenv, GOOS: runtime.GOOS}
+	data := a.getenv("PIKA_DATA")
+	if data == "" {
+		data = defaultDataDir()
+	}
+	return detect.Env{Home: home, Getenv: a.getenv, GOOS: runtime.GOOS, DataDir: data}
 }

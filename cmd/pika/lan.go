@@ -244,6 +244,7 @@ func (a *app) source(cfg lanConfig, log *slog.Logger) (src detect.Source, name, 
 		Policy: detect.Policy{MinAudible: max(cfg.MinAudible, time.Nanosecond), IgnoreDecks: cfg.IgnoreDecks}} // 0s means at once, not the default
 	products := auto.All()
 	env := a.env()
+	env.DataDir = cfg.Data
 	var p detect.Product
 	var f detect.Found
 	switch {

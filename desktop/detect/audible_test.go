@@ -22,12 +22,12 @@ func TestDecider(t *testing.T) {
 		steps []step
 	}{
 		{"fader known: loaded, preview in headphones, then up", Policy{MinAudible: 5 * time.Second}, []step{
-			{0, []Deck{{Deck: "1", Entry: a, Level: 0}}, nil},                              // loaded
-			{1, []Deck{{Deck: "1", Entry: a, Playing: true, Level: 0}}, nil},               // headphone preview
-			{10, []Deck{{Deck: "1", Entry: a, Playing: true, Level: 0.8}}, nil},            // fader up
-			{14, []Deck{{Deck: "1", Entry: a, Playing: true, Level: 0.8}}, nil},            // 4 s audible
+			{0, []Deck{{Deck: "1", Entry: a, Level: 0}}, nil},                             // loaded
+			{1, []Deck{{Deck: "1", Entry: a, Playing: true, Level: 0}}, nil},              // headphone preview
+			{10, []Deck{{Deck: "1", Entry: a, Playing: true, Level: 0.8}}, nil},           // fader up
+			{14, []Deck{{Deck: "1", Entry: a, Playing: true, Level: 0.8}}, nil},           // 4 s audible
 			{15, []Deck{{Deck: "1", Entry: a, Playing: true, Level: 0.8}}, []string{"A"}}, // 5 s
-			{16, []Deck{{Deck: "1", Entry: a, Playing: true, Level: 0.8}}, nil},            // once only
+			{16, []Deck{{Deck: "1", Entry: a, Playing: true, Level: 0.8}}, nil},           // once only
 		}},
 		{"a short cue through an open fader is not a play", Policy{MinAudible: 5 * time.Second}, []step{
 			{0, []Deck{{Deck: "2", Entry: b, Playing: true, Level: 1}}, nil},

@@ -14,6 +14,9 @@ type Env struct {
 	Home   string              // the user's home folder
 	Getenv func(string) string // nil = empty environment
 	GOOS   string              // "darwin", "windows", "linux"
+	// DataDir is Pika!'s own data folder (where a DJ may leave a key file a
+	// program needs); "" when unknown.
+	DataDir string
 }
 
 // Get reads the environment variable k.

@@ -18,14 +18,14 @@ import (
 // audible come before those that only know what was played.
 func All() []detect.Product {
 	return []detect.Product{
-		engine.Product(),       // faders and crossfader over the network
-		mixxx.Product(),        // history rows are the loudest audible deck
-		virtualdj.Product(),    // is_audible through Network Control, else its history
-		serato.Product(),       // the played flag per deck
-		traktor.Product(),      // what Traktor broadcasts
-		rekordbox.Product(),    // history after 60–90 s of play
-		djay.Product(),         // history rows, no audibility
-		djuced.Product(),       // its text file output
+		engine.Product(),    // faders and crossfader over the network
+		mixxx.Product(),     // history rows are the loudest audible deck
+		virtualdj.Product(), // is_audible through Network Control, else its history
+		serato.Product(),    // the played flag per deck
+		traktor.Product(),   // what Traktor broadcasts
+		rekordbox.Product(), // history after 60–90 s of play
+		djay.Product(),      // history rows, no audibility
+		djuced.Product(),    // its text file output
 		serato.Session3Product(),
 		nowplaying.Product(),
 		detect.HistoryFileProduct(),

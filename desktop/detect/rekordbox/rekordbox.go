@@ -182,10 +182,9 @@ func loadKey(getenv func(string) string, dataDir string) (string, error) {
 }
 
 // keyFor says whether the key is provided on env, looking where Open will:
-// the environment, then Pika!'s data folder (PIKA_DATA, else its default
-// for env.GOOS). why is "" when it is.
+// the environment, then Pika!'s data folder. why is "" when it is.
 func keyFor(env detect.Env) (key, why string) {
-	key, err := loadKey(env.Get, local(env, dataDirFor(env)))
+	key, err := loadKey(env.Get, local(env, env.DataDir))
 	if err != nil {
 		return "", lowerFirst(err.Error())
 	}
@@ -197,32 +196,6 @@ func lowerFirst(s string) string {
 		return s
 	}
 	return strings.ToLower(s[:1]) + s[1:]
-}
-
-// dataDirFor is Pika!'s data folder on env, as the pika command picks it
-// when --data is not given.
-func dataDirFor(env detect.Env) string {
-	if d := env.Get("PIKA_DATA"); d != "" {
-		return d
-	}
-	switch env.GOOS {
-	case "windows":
-		if d := env.Get("LOCALAPPDATA"); d != "" {
-			return env.Join(d, "Pika")
-		}
-	case "darwin":
-		if env.Home != "" {
-			return env.Join(env.Home, "Library", "Application Support", "Pika")
-		}
-	default:
-		if d := env.Get("XDG_DATA_HOME"); d != "" {
-			return env.Join(d, "pika")
-		}
-	}
-	if env.Home == "" {
-		return ""
-	}
-	return env.Join(env.Home, ".local", "share", "pika")
 }
 
 // Open follows the master.db at f.Path with the key from the environment

@@ -83,7 +83,7 @@ func TestLocateOnMacOSFollowsOptionsJSONAndWantsTheKey(t *testing.T) {
 	// The key in Pika!'s data folder is found too.
 	data := filepath.Join(home, "pika-data")
 	write(t, filepath.Join(data, KeyFile), []byte(testPassphrase+"\n"), time.Time{})
-	env.Getenv = envOf(map[string]string{"PIKA_DATA": data})
+	env.Getenv, env.DataDir = envOf(nil), data
 	if got := Locate(env); len(got) != 1 || !got[0].Ready {
 		t.Fatalf("key file: %+v", got)
 	}
