@@ -11,20 +11,21 @@ import (
 	"time"
 
 	"github.com/pika-dj/pika/desktop/detect"
+	"github.com/pika-dj/pika/desktop/detect/mixxx/mixxxtest"
 )
 
 var evening = time.Date(2026, 11, 25, 21, 0, 0, 0, time.UTC)
 
 func TestFollowsOnlyTheHistoryPlaylist(t *testing.T) {
 	t.Parallel()
-	s := newSet(t, t.TempDir(), evening)
+	s := mixxxtest.NewSet(t, t.TempDir(), evening)
 	clk := &clock{t: evening}
-	r := run(t, s.lib.path, clk.Now)
+	r := run(t, s.Lib.Path, clk.Now)
 	r.read(t)
 
 	// A track goes out: Mixxx appends it to today's history, in the WAL only.
-	id := s.lib.appendTrack(s.today, s.funk, evening.Add(10*time.Second))
-	s.lib.walOnly()
+	id := s.Lib.Append(s.Today, s.Funk, evening.Add(10*time.Second))
+	s.Lib.WALOnly()
 	got := r.next(t)
 	want := detect.Entry{
 		Artist: "Lila Moreau", Title: "Pocket Funk", BPM: 104.02, Key: "F#m", Duration: 245.9,
@@ -40,21 +41,21 @@ func TestFollowsOnlyTheHistoryPlaylist(t *testing.T) {
 
 	// The DJ edits a normal playlist and the Auto DJ queue with newer
 	// times, then a track goes out: only that one is a play.
-	s.lib.appendTrack(s.normal, s.blue, evening.Add(20*time.Second))
-	s.lib.appendTrack(s.autoDJ, s.slow, evening.Add(21*time.Second))
-	s.lib.appendTrack(s.today, s.smooth, evening.Add(4*time.Minute))
+	s.Lib.Append(s.Normal, s.Blue, evening.Add(20*time.Second))
+	s.Lib.Append(s.AutoDJ, s.Slow, evening.Add(21*time.Second))
+	s.Lib.Append(s.Today, s.Smooth, evening.Add(4*time.Minute))
 	if got := r.next(t); got.Title != "Smooth Sailing (Club Edit)" || got.Album != "Harbour" || got.BPM != 101 || got.Key != "8A" {
 		t.Fatalf("after playlist edits: got %+v, want Smooth Sailing", got)
 	}
 
 	// Two tracks recorded between two reads (one commit): both, in order.
-	tx, err := s.lib.db.Begin()
+	tx, err := s.Lib.DB.Begin()
 	if err != nil {
 		t.Fatal(err)
 	}
-	for i, track := range []int64{s.blue, s.slow} {
+	for i, track := range []int64{s.Blue, s.Slow} {
 		if _, err := tx.Exec(`INSERT INTO PlaylistTracks (playlist_id, track_id, position, pl_datetime_added) VALUES (?, ?, ?, ?)`,
-			s.today, track, 10+i, mixxxTime(evening.Add(time.Duration(8+i)*time.Minute))); err != nil {
+			s.Today, track, 10+i, mixxxtest.Time(evening.Add(time.Duration(8+i)*time.Minute))); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -102,19 +103,19 @@ func readTitles(t *testing.T, r *reader) []string {
 
 func TestStartImportsOnlyAPlayOfTheLastSeconds(t *testing.T) {
 	t.Parallel()
-	s := newSet(t, t.TempDir(), evening)
+	s := mixxxtest.NewSet(t, t.TempDir(), evening)
 	clk := &clock{t: evening}
 
 	// The history's newest row is 35 minutes old: nothing to announce.
-	r := newReader(s.lib.path, clk)
+	r := newReader(s.Lib.Path, clk)
 	if got := readTitles(t, r); len(got) != 0 {
 		t.Fatalf("first read announced old history: %q", got)
 	}
 
 	// Mixxx recorded a track 4 s before Pika! started (and one 15 s before).
-	s.lib.appendTrack(s.today, s.funk, evening.Add(-15*time.Second))
-	id := s.lib.appendTrack(s.today, s.blue, evening.Add(-4*time.Second))
-	r = newReader(s.lib.path, clk)
+	s.Lib.Append(s.Today, s.Funk, evening.Add(-15*time.Second))
+	id := s.Lib.Append(s.Today, s.Blue, evening.Add(-4*time.Second))
+	r = newReader(s.Lib.Path, clk)
 	decks, err := r.read(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -124,11 +125,11 @@ func TestStartImportsOnlyAPlayOfTheLastSeconds(t *testing.T) {
 	}
 	// A second start (Pika! restarted) hands it over again, identically:
 	// the app drops the repeat by ID and PlayedAt.
-	again, err := newReader(s.lib.path, clk).read(context.Background())
+	again, err := newReader(s.Lib.Path, clk).read(context.Background())
 	if err != nil || len(again) != 1 || again[0].Entry != decks[0].Entry {
 		t.Fatalf("second start: %+v, %v; want the same entry as %+v", again, err, decks[0].Entry)
 	}
-	if decks[0].Entry.ID != entryID(id, mixxxTime(evening.Add(-4*time.Second))) {
+	if decks[0].Entry.ID != entryID(id, mixxxtest.Time(evening.Add(-4*time.Second))) {
 		t.Errorf("ID %q is not derived from the row", decks[0].Entry.ID)
 	}
 	if got := readTitles(t, r); len(got) != 0 {
@@ -138,18 +139,18 @@ func TestStartImportsOnlyAPlayOfTheLastSeconds(t *testing.T) {
 
 func TestNewHistoryPlaylistAfterMixxxRestarts(t *testing.T) {
 	t.Parallel()
-	s := newSet(t, t.TempDir(), evening)
+	s := mixxxtest.NewSet(t, t.TempDir(), evening)
 	clk := &clock{t: evening}
-	r := newReader(s.lib.path, clk)
+	r := newReader(s.Lib.Path, clk)
 	readTitles(t, r)
-	s.lib.appendTrack(s.today, s.funk, evening.Add(time.Minute))
+	s.Lib.Append(s.Today, s.Funk, evening.Add(time.Minute))
 	if got := readTitles(t, r); len(got) != 1 || got[0] != "Pocket Funk" {
 		t.Fatalf("got %q", got)
 	}
 	// Mixxx quits and starts again: a new history playlist for the same day.
-	second := s.lib.playlist("2026-11-25 #2", history, evening.Add(5*time.Minute))
-	s.lib.appendTrack(second, s.slow, evening.Add(6*time.Minute))
-	s.lib.appendTrack(second, s.funk, evening.Add(10*time.Minute)) // the same song again, later: a new play
+	second := s.Lib.Playlist("2026-11-25 #2", mixxxtest.History, evening.Add(5*time.Minute))
+	s.Lib.Append(second, s.Slow, evening.Add(6*time.Minute))
+	s.Lib.Append(second, s.Funk, evening.Add(10*time.Minute)) // the same song again, later: a new play
 	if got := readTitles(t, r); strings.Join(got, "|") != "Slow Dance|Pocket Funk" {
 		t.Fatalf("after Mixxx restarted: %q", got)
 	}
@@ -157,31 +158,31 @@ func TestNewHistoryPlaylistAfterMixxxRestarts(t *testing.T) {
 
 func TestJoinWithPreviousIsNotAPlay(t *testing.T) {
 	t.Parallel()
-	s := newSet(t, t.TempDir(), evening)
+	s := mixxxtest.NewSet(t, t.TempDir(), evening)
 	clk := &clock{t: evening}
-	r := newReader(s.lib.path, clk)
+	r := newReader(s.Lib.Path, clk)
 	readTitles(t, r)
-	second := s.lib.playlist("2026-11-25 #2", history, evening.Add(time.Minute))
-	s.lib.appendTrack(second, s.funk, evening.Add(2*time.Minute))
-	s.lib.appendTrack(second, s.blue, evening.Add(3*time.Minute))
+	second := s.Lib.Playlist("2026-11-25 #2", mixxxtest.History, evening.Add(time.Minute))
+	s.Lib.Append(second, s.Funk, evening.Add(2*time.Minute))
+	s.Lib.Append(second, s.Blue, evening.Add(3*time.Minute))
 	if got := readTitles(t, r); len(got) != 2 {
 		t.Fatalf("got %q", got)
 	}
 	// "Join with previous" copies this session's rows, times kept, into
 	// the previous session under new ids, and deletes this one; the same
 	// for yesterday's session into the one before.
-	s.lib.exec(`INSERT INTO PlaylistTracks (playlist_id, track_id, position, pl_datetime_added)
-		SELECT ?, track_id, position + 100, pl_datetime_added FROM PlaylistTracks WHERE playlist_id = ?`, s.today, second)
-	s.lib.exec(`DELETE FROM PlaylistTracks WHERE playlist_id = ?`, second)
-	s.lib.exec(`DELETE FROM Playlists WHERE id = ?`, second)
-	yesterday := s.lib.playlist("2026-11-23", history, evening.Add(-48*time.Hour))
-	s.lib.exec(`INSERT INTO PlaylistTracks (playlist_id, track_id, position, pl_datetime_added)
-		SELECT ?, track_id, position, pl_datetime_added FROM PlaylistTracks WHERE playlist_id = ?`, yesterday, s.today)
+	s.Lib.Exec(`INSERT INTO PlaylistTracks (playlist_id, track_id, position, pl_datetime_added)
+		SELECT ?, track_id, position + 100, pl_datetime_added FROM PlaylistTracks WHERE playlist_id = ?`, s.Today, second)
+	s.Lib.Exec(`DELETE FROM PlaylistTracks WHERE playlist_id = ?`, second)
+	s.Lib.Exec(`DELETE FROM Playlists WHERE id = ?`, second)
+	yesterday := s.Lib.Playlist("2026-11-23", mixxxtest.History, evening.Add(-48*time.Hour))
+	s.Lib.Exec(`INSERT INTO PlaylistTracks (playlist_id, track_id, position, pl_datetime_added)
+		SELECT ?, track_id, position, pl_datetime_added FROM PlaylistTracks WHERE playlist_id = ?`, yesterday, s.Today)
 	if got := readTitles(t, r); len(got) != 0 {
 		t.Fatalf("copied history announced as plays: %q", got)
 	}
 	// Mixxx goes on appending to the joined session.
-	s.lib.appendTrack(s.today, s.smooth, evening.Add(7*time.Minute))
+	s.Lib.Append(s.Today, s.Smooth, evening.Add(7*time.Minute))
 	if got := readTitles(t, r); len(got) != 1 || got[0] != "Smooth Sailing (Club Edit)" {
 		t.Fatalf("after the join: %q", got)
 	}
@@ -189,17 +190,17 @@ func TestJoinWithPreviousIsNotAPlay(t *testing.T) {
 
 func TestReusedRowIDIsANewPlay(t *testing.T) {
 	t.Parallel()
-	s := newSet(t, t.TempDir(), evening)
+	s := mixxxtest.NewSet(t, t.TempDir(), evening)
 	clk := &clock{t: evening}
-	r := newReader(s.lib.path, clk)
+	r := newReader(s.Lib.Path, clk)
 	readTitles(t, r)
-	id := s.lib.appendTrack(s.today, s.funk, evening.Add(time.Minute))
+	id := s.Lib.Append(s.Today, s.Funk, evening.Add(time.Minute))
 	readTitles(t, r)
 	// The DJ removes that row from the history; SQLite gives its id to the
 	// next row.
-	s.lib.exec("DELETE FROM PlaylistTracks WHERE id = ?", id)
+	s.Lib.Exec("DELETE FROM PlaylistTracks WHERE id = ?", id)
 	readTitles(t, r)
-	again := s.lib.appendTrack(s.today, s.slow, evening.Add(3*time.Minute))
+	again := s.Lib.Append(s.Today, s.Slow, evening.Add(3*time.Minute))
 	if again != id {
 		t.Fatalf("SQLite did not reuse id %d (gave %d); the test needs it", id, again)
 	}
@@ -207,7 +208,7 @@ func TestReusedRowIDIsANewPlay(t *testing.T) {
 	if err != nil || len(decks) != 1 || decks[0].Entry.Title != "Slow Dance" {
 		t.Fatalf("got %+v, %v", decks, err)
 	}
-	if decks[0].Entry.ID == entryID(id, mixxxTime(evening.Add(time.Minute))) {
+	if decks[0].Entry.ID == entryID(id, mixxxtest.Time(evening.Add(time.Minute))) {
 		t.Error("a reused row id must give a new entry ID")
 	}
 }
@@ -215,16 +216,16 @@ func TestReusedRowIDIsANewPlay(t *testing.T) {
 func TestLockedDatabase(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	s := newSet(t, dir, evening)
-	s.lib.db.Close()
+	s := mixxxtest.NewSet(t, dir, evening)
+	s.Lib.DB.Close()
 	// Mixxx without WAL: a writer's exclusive lock blocks every reader.
-	l := openLibrary(t, s.lib.path, false)
+	l := mixxxtest.Open(t, s.Lib.Path, false)
 	clk := &clock{t: evening}
-	r := newReader(l.path, clk)
+	r := newReader(l.Path, clk)
 	readTitles(t, r)
 
 	ctx := context.Background()
-	conn, err := l.db.Conn(ctx)
+	conn, err := l.DB.Conn(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -234,7 +235,7 @@ func TestLockedDatabase(t *testing.T) {
 			t.Fatal(err)
 		}
 		if _, err := conn.ExecContext(ctx, `INSERT INTO PlaylistTracks (playlist_id, track_id, position, pl_datetime_added) VALUES (?, ?, 50, ?)`,
-			s.today, s.funk, mixxxTime(at)); err != nil {
+			s.Today, s.Funk, mixxxtest.Time(at)); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -269,8 +270,8 @@ func TestLockedDatabase(t *testing.T) {
 
 func TestUnsupportedDatabase(t *testing.T) {
 	t.Parallel()
-	renamed := strings.Replace(schema, "position INTEGER, pl_datetime_added)", "position INTEGER, datetime_added)", 1)
-	noLocations := strings.Replace(schema, "CREATE TABLE track_locations", "CREATE TABLE track_paths", 1)
+	renamed := strings.Replace(mixxxtest.Schema, "position INTEGER, pl_datetime_added)", "position INTEGER, datetime_added)", 1)
+	noLocations := strings.Replace(mixxxtest.Schema, "CREATE TABLE track_locations", "CREATE TABLE track_paths", 1)
 	tests := []struct {
 		name, ddl, want string
 	}{
@@ -281,8 +282,8 @@ func TestUnsupportedDatabase(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
-			l := newLibrary(t, t.TempDir(), true, tt.ddl)
-			_, err := newReader(l.path, &clock{t: evening}).read(context.Background())
+			l := mixxxtest.New(t, t.TempDir(), true, tt.ddl)
+			_, err := newReader(l.Path, &clock{t: evening}).read(context.Background())
 			var se *detect.SchemaError
 			if !errors.As(err, &se) || !errors.Is(err, detect.ErrUnsupported) || se.Program != "Mixxx" {
 				t.Fatalf("got %v, want a SchemaError for Mixxx", err)
@@ -291,7 +292,7 @@ func TestUnsupportedDatabase(t *testing.T) {
 				t.Errorf("error\n got %q\nwant %q", err, tt.want)
 			}
 			// The running source shows it on the DJ's status line and carries on.
-			r := run(t, l.path, (&clock{t: evening}).Now)
+			r := run(t, l.Path, (&clock{t: evening}).Now)
 			waitFor(t, "the error on the status line", func() bool { return r.src.Status().Err == tt.want })
 		})
 	}
@@ -307,14 +308,14 @@ func TestNoDatabaseYet(t *testing.T) {
 	})
 	// Mixxx starts, creates its library, and plays. (Made aside and moved
 	// in, so the source never sees a half-made library.)
-	s := newSet(t, t.TempDir(), evening)
-	s.lib.db.Close()
-	if err := os.Rename(s.lib.path, filepath.Join(dir, dbName)); err != nil {
+	s := mixxxtest.NewSet(t, t.TempDir(), evening)
+	s.Lib.DB.Close()
+	if err := os.Rename(s.Lib.Path, filepath.Join(dir, dbName)); err != nil {
 		t.Fatal(err)
 	}
-	s.lib = openLibrary(t, filepath.Join(dir, dbName), true)
+	s.Lib = mixxxtest.Open(t, filepath.Join(dir, dbName), true)
 	r.read(t)
-	s.lib.appendTrack(s.today, s.blue, evening.Add(time.Minute))
+	s.Lib.Append(s.Today, s.Blue, evening.Add(time.Minute))
 	if got := r.next(t); got.Title != "untagged blues 07" {
 		t.Fatalf("got %+v", got)
 	}
@@ -322,14 +323,14 @@ func TestNoDatabaseYet(t *testing.T) {
 
 func TestDamagedValuesDoNotStopReading(t *testing.T) {
 	t.Parallel()
-	s := newSet(t, t.TempDir(), evening)
-	r := newReader(s.lib.path, &clock{t: evening})
+	s := mixxxtest.NewSet(t, t.TempDir(), evening)
+	r := newReader(s.Lib.Path, &clock{t: evening})
 	readTitles(t, r)
-	odd := s.lib.track("Odd", "Values", "", 0, "", 0, "/home/dj/Music/odd.mp3")
-	s.lib.exec("UPDATE library SET bpm = 'fast', duration = x'00ff', title = x'56616c7565738e' WHERE id = ?", odd)
-	s.lib.appendTrack(s.today, odd, evening.Add(time.Minute))
-	s.lib.exec(`INSERT INTO PlaylistTracks (playlist_id, track_id, position, pl_datetime_added) VALUES (?, 9999, 99, 'yesterday-ish')`, s.today)
-	s.lib.appendTrack(s.today, s.slow, evening.Add(2*time.Minute))
+	odd := s.Lib.Track(mixxxtest.Track{Artist: "Odd", Title: "Values", Location: "/home/dj/Music/odd.mp3"})
+	s.Lib.Exec("UPDATE library SET bpm = 'fast', duration = x'00ff', title = x'56616c7565738e' WHERE id = ?", odd)
+	s.Lib.Append(s.Today, odd, evening.Add(time.Minute))
+	s.Lib.Exec(`INSERT INTO PlaylistTracks (playlist_id, track_id, position, pl_datetime_added) VALUES (?, 9999, 99, 'yesterday-ish')`, s.Today)
+	s.Lib.Append(s.Today, s.Slow, evening.Add(2*time.Minute))
 	decks, err := r.read(context.Background())
 	if err != nil {
 		t.Fatal(err)
@@ -451,7 +452,7 @@ func TestProductOpensWhatLocateFound(t *testing.T) {
 		t.Error("opening nothing should fail")
 	}
 	dir := t.TempDir()
-	newSet(t, dir, evening)
+	mixxxtest.NewSet(t, dir, evening)
 	src, err := p.Open(detect.Found{Product: "mixxx", Path: filepath.Join(dir, dbName), Ready: true}, detect.Options{})
 	if err != nil {
 		t.Fatal(err)
