@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pika-dj/pika/desktop/detect"
+	"github.com/pika-dj/pika/desktop/detect/serato/seratotest"
 )
 
 // BenchmarkDetectionLatency: each iteration makes Serato's change (a
@@ -17,29 +18,29 @@ import (
 func BenchmarkDetectionLatency(b *testing.B) {
 	b.Run("serato4", func(b *testing.B) {
 		dir := b.TempDir()
-		m := newMaster(b, dir, schema4)
-		s1 := m.openSession(b, time.Now(), -1)
-		src, err := Product().Open(detect.Found{Product: ID4, Path: m.path}, detect.Options{})
+		m := seratotest.New(b, dir, seratotest.Schema4)
+		s1 := m.OpenSession(time.Now(), -1)
+		src, err := Product().Open(detect.Found{Product: ID4, Path: m.Path}, detect.Options{})
 		if err != nil {
 			b.Fatal(err)
 		}
 		benchDetect(b, src, func(i int) {
-			m.load(b, s1, load{deck: strconv.Itoa(1 + i%2), artist: "Bench", title: "Track " + strconv.Itoa(i),
-				at: time.Now().Add(time.Duration(i) * time.Second), played: 1})
+			m.Load(s1, seratotest.Load{Deck: strconv.Itoa(1 + i%2), Artist: "Bench", Title: "Track " + strconv.Itoa(i),
+				At: time.Now().Add(time.Duration(i) * time.Second), Played: true})
 		})
 	})
 	// As on a Mac where Serato's WAL writes fire no file event
 	// (whatsnowplaying#1401): the regular reads alone.
 	b.Run("serato4-no-file-events", func(b *testing.B) {
-		m := newMaster(b, b.TempDir(), schema4)
-		s1 := m.openSession(b, time.Now(), -1)
-		src, err := detect.NewPolled(detect.PolledConfig{Name: ID4, Path: m.path, Read: (&db4{path: m.path}).read})
+		m := seratotest.New(b, b.TempDir(), seratotest.Schema4)
+		s1 := m.OpenSession(time.Now(), -1)
+		src, err := detect.NewPolled(detect.PolledConfig{Name: ID4, Path: m.Path, Read: (&db4{path: m.Path}).read})
 		if err != nil {
 			b.Fatal(err)
 		}
 		benchDetect(b, src, func(i int) {
-			m.load(b, s1, load{deck: strconv.Itoa(1 + i%2), artist: "Bench", title: "Track " + strconv.Itoa(i),
-				at: time.Now().Add(time.Duration(i) * time.Second), played: 1})
+			m.Load(s1, seratotest.Load{Deck: strconv.Itoa(1 + i%2), Artist: "Bench", Title: "Track " + strconv.Itoa(i),
+				At: time.Now().Add(time.Duration(i) * time.Second), Played: true})
 		})
 	})
 	b.Run("serato3", func(b *testing.B) {

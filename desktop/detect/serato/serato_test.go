@@ -2,10 +2,8 @@ package serato
 
 import (
 	"context"
-	"database/sql"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"slices"
@@ -15,109 +13,12 @@ import (
 	"time"
 
 	"github.com/pika-dj/pika/desktop/detect"
+	"github.com/pika-dj/pika/desktop/detect/serato/seratotest"
 	"github.com/pika-dj/pika/internal/testenv"
 )
 
 // t0 is when the invented sets start: a Thursday night social.
 var t0 = time.Date(2026, 11, 26, 21, 0, 0, 0, time.UTC)
-
-// The layout of Serato DJ 4's master.sqlite, trimmed to the tables and
-// columns that matter here (types as Serato declares them).
-const schema4 = `
-CREATE TABLE history_session (id INTEGER PRIMARY KEY AUTOINCREMENT, start_time INTEGER, end_time INTEGER DEFAULT -1,
-	name TEXT, notes TEXT, file_count INTEGER, duration INTEGER, device TEXT);
-CREATE TABLE history_entry (id INTEGER PRIMARY KEY AUTOINCREMENT, session_id INTEGER REFERENCES history_session(id),
-	file_name TEXT, portable_id TEXT, location_id INTEGER, asset_id INTEGER,
-	start_time INTEGER DEFAULT (strftime('%s','now')), end_time INTEGER DEFAULT -1, played INTEGER DEFAULT 0,
-	deck TEXT, artist TEXT, name TEXT, album TEXT, genre TEXT, year TEXT, key TEXT, key_value INTEGER DEFAULT -1,
-	bpm REAL, length_sec INTEGER, length_ms INTEGER, file_size INTEGER, file_bit_rate REAL, file_sample_rate REAL,
-	label TEXT, remixer TEXT, comments TEXT, type_specific_data TEXT, device TEXT, app_name TEXT, app_version TEXT);
-CREATE TABLE location (id INTEGER PRIMARY KEY AUTOINCREMENT, path TEXT, uuid BLOB);
-CREATE TABLE connection (id INTEGER PRIMARY KEY AUTOINCREMENT, location_id INTEGER, database_uri TEXT);
-INSERT INTO location (id, path, uuid) VALUES (1, '', x'0102'), (2, '', x'0304');
-INSERT INTO connection (location_id, database_uri) VALUES
-	(1, '/Users/dj/Library/Application Support/Serato/Library/root.sqlite'),
-	(2, '/Volumes/DJ USB/_Serato_/Library/location.sqlite');
-`
-
-// master is a master.sqlite kept open by its writer, as Serato keeps it:
-// WAL mode, automatic checkpoints off, so every change lives only in the
-// -wal file.
-type master struct {
-	path string
-	w    *sql.DB
-}
-
-func newMaster(t testing.TB, dir string, ddl string) *master {
-	t.Helper()
-	lib := filepath.Join(dir, "Library")
-	if err := os.MkdirAll(lib, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	path := filepath.Join(lib, "master.sqlite")
-	u := url.URL{Scheme: "file", Path: filepath.ToSlash(path), OmitHost: true,
-		RawQuery: "_pragma=journal_mode(WAL)&_pragma=wal_autocheckpoint(0)"}
-	w, err := sql.Open("sqlite", u.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.SetMaxOpenConns(1)
-	t.Cleanup(func() { w.Close() })
-	if _, err := w.Exec(ddl); err != nil {
-		t.Fatal(err)
-	}
-	return &master{path: path, w: w}
-}
-
-func (m *master) exec(t testing.TB, q string, args ...any) int64 {
-	t.Helper()
-	res, err := m.w.Exec(q, args...)
-	if err != nil {
-		t.Fatalf("%s: %v", q, err)
-	}
-	id, _ := res.LastInsertId()
-	return id
-}
-
-// openSession starts a session whose end_time is the given "open" sentinel
-// (nil, 0 or -1).
-func (m *master) openSession(t testing.TB, at time.Time, open any) int64 {
-	return m.exec(t, "INSERT INTO history_session (start_time, end_time, name, device) VALUES (?, ?, ?, 'MacBook Pro')",
-		at.Unix(), open, at.Format("2006-01-02"))
-}
-
-func (m *master) closeSession(t testing.TB, id int64, at time.Time) {
-	m.exec(t, "UPDATE history_session SET end_time = ? WHERE id = ?", at.Unix(), id)
-}
-
-type load struct {
-	deck, artist, title string
-	at                  time.Time
-	played              int
-	portable            string
-	location            int
-}
-
-// load inserts a row as Serato does when a track is loaded on a deck:
-// end_time 0 until it is ejected, played 0 until Serato counts it.
-func (m *master) load(t testing.TB, session int64, l load) int64 {
-	if l.portable == "" {
-		l.portable = "Users/dj/Music/WCS/" + l.artist + " - " + l.title + ".mp3"
-		l.location = 1
-	}
-	return m.exec(t, `INSERT INTO history_entry (session_id, file_name, portable_id, location_id, start_time, end_time, played,
-		deck, artist, name, album, genre, year, key, key_value, bpm, length_sec, length_ms, app_name, app_version)
-		VALUES (?, ?, ?, ?, ?, 0, ?, ?, ?, ?, 'Invented Album', 'R&B', '2024', '8A', 21, 96.5, 215, 215400, 'Serato DJ Pro', '4.0.6')`,
-		session, filepath.Base(l.portable), l.portable, l.location, l.at.Unix(), l.played, l.deck, l.artist, l.title)
-}
-
-func (m *master) setPlayed(t testing.TB, id int64) {
-	m.exec(t, "UPDATE history_entry SET played = 1 WHERE id = ?", id)
-}
-
-func (m *master) eject(t testing.TB, id int64, at time.Time) {
-	m.exec(t, "UPDATE history_entry SET end_time = ? WHERE id = ?", at.Unix(), id)
-}
 
 // stepper reads the fixture the way the polled source does, through the
 // one Decider, with a clock that moves a second per read.
@@ -156,18 +57,18 @@ func titlesOf(es []detect.Entry) []string {
 func TestSerato4Script(t *testing.T) {
 	for _, open := range []any{0, -1, nil} {
 		t.Run(fmt.Sprintf("open session end_time %v", open), func(t *testing.T) {
-			m := newMaster(t, t.TempDir(), schema4)
-			s := newStepper(m.path)
+			m := seratotest.New(t, t.TempDir(), seratotest.Schema4)
+			s := newStepper(m.Path)
 			s.step(t) // no session yet
 
-			s1 := m.openSession(t, t0, open)
-			a := m.load(t, s1, load{deck: "1", artist: "Invented Band", title: "Slow Burn", at: t0.Add(time.Minute)})
-			if info, err := os.Stat(m.path + "-wal"); err != nil || info.Size() == 0 {
+			s1 := m.OpenSession(t0, open)
+			a := m.Load(s1, seratotest.Load{Deck: "1", Artist: "Invented Band", Title: "Slow Burn", At: t0.Add(time.Minute)})
+			if info, err := os.Stat(m.Path + "-wal"); err != nil || info.Size() == 0 {
 				t.Fatalf("the rows should live in the -wal file only: %v", err)
 			}
 			s.step(t) // loaded, not played: nothing
 			s.step(t)
-			m.setPlayed(t, a)
+			m.SetPlayed(a)
 			got := s.step(t, "Slow Burn")
 			e := got[0]
 			if e.Artist != "Invented Band" || e.Album != "Invented Album" || e.BPM != 96.5 || e.Key != "8A" || e.Duration != 215 ||
@@ -177,28 +78,28 @@ func TestSerato4Script(t *testing.T) {
 			}
 			s.step(t) // announced once
 
-			b := m.load(t, s1, load{deck: "2", artist: "Other Band", title: "Push Break", at: t0.Add(4 * time.Minute)})
+			b := m.Load(s1, seratotest.Load{Deck: "2", Artist: "Other Band", Title: "Push Break", At: t0.Add(4 * time.Minute)})
 			s.step(t)
-			m.setPlayed(t, b)
+			m.SetPlayed(b)
 			s.step(t, "Push Break")
-			m.eject(t, a, t0.Add(5*time.Minute))
+			m.Eject(a, t0.Add(5*time.Minute))
 			s.step(t)
 
 			// A new load on deck 1 replaces the ejected one.
-			c := m.load(t, s1, load{deck: "1", artist: "Invented Band", title: "Anchor Step", at: t0.Add(7 * time.Minute)})
+			c := m.Load(s1, seratotest.Load{Deck: "1", Artist: "Invented Band", Title: "Anchor Step", At: t0.Add(7 * time.Minute)})
 			s.step(t)
-			m.setPlayed(t, c)
+			m.SetPlayed(c)
 			s.step(t, "Anchor Step")
 
 			// Serato quits: the session closes. Next time it opens a new one.
-			m.closeSession(t, s1, t0.Add(time.Hour))
+			m.CloseSession(s1, t0.Add(time.Hour))
 			if decks, err := s.r.read(context.Background()); err != nil || len(decks) != 0 {
 				t.Fatalf("closed session: decks %+v, %v", decks, err)
 			}
 			s.step(t)
-			s2 := m.openSession(t, t0.Add(2*time.Hour), open)
+			s2 := m.OpenSession(t0.Add(2*time.Hour), open)
 			s.step(t)
-			d := m.load(t, s2, load{deck: "1", artist: "Invented Band", title: "Slow Burn", at: t0.Add(2*time.Hour + time.Minute), played: 1})
+			d := m.Load(s2, seratotest.Load{Deck: "1", Artist: "Invented Band", Title: "Slow Burn", At: t0.Add(2*time.Hour + time.Minute), Played: true})
 			got = s.step(t, "Slow Burn") // the same song again is a new play
 			if got[0].ID == e.ID {
 				t.Fatalf("a second play of the same song kept the first play's id %s", e.ID)
@@ -209,14 +110,14 @@ func TestSerato4Script(t *testing.T) {
 }
 
 func TestSerato4IDsStableAcrossRestarts(t *testing.T) {
-	m := newMaster(t, t.TempDir(), schema4)
-	s1 := m.openSession(t, t0, -1)
-	m.load(t, s1, load{deck: "1", artist: "A", title: "One", at: t0.Add(time.Minute), played: 1})
-	m.load(t, s1, load{deck: "2", artist: "B", title: "Two", at: t0.Add(2 * time.Minute), played: 1})
-	first := newStepper(m.path).step(t, "One", "Two")
+	m := seratotest.New(t, t.TempDir(), seratotest.Schema4)
+	s1 := m.OpenSession(t0, -1)
+	m.Load(s1, seratotest.Load{Deck: "1", Artist: "A", Title: "One", At: t0.Add(time.Minute), Played: true})
+	m.Load(s1, seratotest.Load{Deck: "2", Artist: "B", Title: "Two", At: t0.Add(2 * time.Minute), Played: true})
+	first := newStepper(m.Path).step(t, "One", "Two")
 	// Pika! restarts: a new reader and a new Decider announce the same
 	// plays with the same ids and times, so the app drops the repeat.
-	again := newStepper(m.path).step(t, "One", "Two")
+	again := newStepper(m.Path).step(t, "One", "Two")
 	for i := range first {
 		if first[i].ID != again[i].ID || !first[i].PlayedAt.Equal(again[i].PlayedAt) {
 			t.Fatalf("restart changed %q: %s@%v → %s@%v", first[i].Title, first[i].ID, first[i].PlayedAt, again[i].ID, again[i].PlayedAt)
@@ -228,26 +129,26 @@ func TestSerato4IDsStableAcrossRestarts(t *testing.T) {
 }
 
 func TestSerato4LoadedNeverPlayed(t *testing.T) {
-	m := newMaster(t, t.TempDir(), schema4)
-	s := newStepper(m.path)
-	s1 := m.openSession(t, t0, 0)
-	a := m.load(t, s1, load{deck: "1", artist: "A", title: "Loaded Only", at: t0.Add(time.Minute)})
+	m := seratotest.New(t, t.TempDir(), seratotest.Schema4)
+	s := newStepper(m.Path)
+	s1 := m.OpenSession(t0, 0)
+	a := m.Load(s1, seratotest.Load{Deck: "1", Artist: "A", Title: "Loaded Only", At: t0.Add(time.Minute)})
 	s.step(t)
-	m.eject(t, a, t0.Add(2*time.Minute)) // taken off the deck unplayed
+	m.Eject(a, t0.Add(2*time.Minute)) // taken off the deck unplayed
 	s.step(t)
-	m.load(t, s1, load{deck: "1", artist: "A", title: "Played Instead", at: t0.Add(3 * time.Minute), played: 1})
+	m.Load(s1, seratotest.Load{Deck: "1", Artist: "A", Title: "Played Instead", At: t0.Add(3 * time.Minute), Played: true})
 	s.step(t, "Played Instead")
 }
 
 func TestSerato4HeadphonePreviewIsNotAPlay(t *testing.T) {
-	m := newMaster(t, t.TempDir(), schema4)
-	s := newStepper(m.path)
-	s1 := m.openSession(t, t0, -1)
-	m.load(t, s1, load{deck: "1", artist: "A", title: "On Air", at: t0.Add(time.Minute), played: 1})
+	m := seratotest.New(t, t.TempDir(), seratotest.Schema4)
+	s := newStepper(m.Path)
+	s1 := m.OpenSession(t0, -1)
+	m.Load(s1, seratotest.Load{Deck: "1", Artist: "A", Title: "On Air", At: t0.Add(time.Minute), Played: true})
 	s.step(t, "On Air")
 	// Deck 2 plays in the DJ's headphones for minutes: Serato leaves its
 	// played flag at 0.
-	m.load(t, s1, load{deck: "2", artist: "B", title: "Cueing", at: t0.Add(2 * time.Minute)})
+	m.Load(s1, seratotest.Load{Deck: "2", Artist: "B", Title: "Cueing", At: t0.Add(2 * time.Minute)})
 	for range 10 {
 		s.now = s.now.Add(time.Minute)
 		s.step(t)
@@ -255,13 +156,13 @@ func TestSerato4HeadphonePreviewIsNotAPlay(t *testing.T) {
 }
 
 func TestSerato4TwoDecksPlayedAtOnce(t *testing.T) {
-	m := newMaster(t, t.TempDir(), schema4)
-	s := newStepper(m.path)
-	s1 := m.openSession(t, t0, -1)
+	m := seratotest.New(t, t.TempDir(), seratotest.Schema4)
+	s := newStepper(m.Path)
+	s1 := m.OpenSession(t0, -1)
 	// Both marked played between two reads: announced in load order,
 	// whichever deck number.
-	m.load(t, s1, load{deck: "2", artist: "A", title: "First", at: t0.Add(time.Minute), played: 1})
-	m.load(t, s1, load{deck: "1", artist: "B", title: "Second", at: t0.Add(2 * time.Minute), played: 1})
+	m.Load(s1, seratotest.Load{Deck: "2", Artist: "A", Title: "First", At: t0.Add(time.Minute), Played: true})
+	m.Load(s1, seratotest.Load{Deck: "1", Artist: "B", Title: "Second", At: t0.Add(2 * time.Minute), Played: true})
 	got := s.step(t, "First", "Second")
 	if got[0].Deck != "2" || got[1].Deck != "1" {
 		t.Fatalf("decks %q %q", got[0].Deck, got[1].Deck)
@@ -269,23 +170,23 @@ func TestSerato4TwoDecksPlayedAtOnce(t *testing.T) {
 }
 
 func TestSerato4IgnoredDeck(t *testing.T) {
-	m := newMaster(t, t.TempDir(), schema4)
-	s := newStepper(m.path)
+	m := seratotest.New(t, t.TempDir(), seratotest.Schema4)
+	s := newStepper(m.Path)
 	s.dec = detect.NewDecider(detect.Policy{IgnoreDecks: []string{"3"}})
-	s1 := m.openSession(t, t0, -1)
-	m.load(t, s1, load{deck: "3", artist: "Sampler", title: "Air Horn", at: t0.Add(time.Minute), played: 1})
-	m.load(t, s1, load{deck: "1", artist: "A", title: "Real Track", at: t0.Add(2 * time.Minute), played: 1})
+	s1 := m.OpenSession(t0, -1)
+	m.Load(s1, seratotest.Load{Deck: "3", Artist: "Sampler", Title: "Air Horn", At: t0.Add(time.Minute), Played: true})
+	m.Load(s1, seratotest.Load{Deck: "1", Artist: "A", Title: "Real Track", At: t0.Add(2 * time.Minute), Played: true})
 	s.step(t, "Real Track")
 }
 
 func TestSerato4StreamingAndExternalDrive(t *testing.T) {
-	m := newMaster(t, t.TempDir(), schema4)
-	s := newStepper(m.path)
-	s1 := m.openSession(t, t0, -1)
-	m.load(t, s1, load{deck: "1", artist: "Streamed Artist", title: "Cloud Song", at: t0.Add(time.Minute), played: 1,
-		portable: "streaming://tidal/track/123456789", location: 0})
-	m.load(t, s1, load{deck: "2", artist: "USB Artist", title: "Stick Song", at: t0.Add(2 * time.Minute), played: 1,
-		portable: "Music/WCS/Stick Song.flac", location: 2})
+	m := seratotest.New(t, t.TempDir(), seratotest.Schema4)
+	s := newStepper(m.Path)
+	s1 := m.OpenSession(t0, -1)
+	m.Load(s1, seratotest.Load{Deck: "1", Artist: "Streamed Artist", Title: "Cloud Song", At: t0.Add(time.Minute), Played: true,
+		Portable: "streaming://tidal/track/123456789", Location: 0})
+	m.Load(s1, seratotest.Load{Deck: "2", Artist: "USB Artist", Title: "Stick Song", At: t0.Add(2 * time.Minute), Played: true,
+		Portable: "Music/WCS/Stick Song.flac", Location: 2})
 	got := s.step(t, "Cloud Song", "Stick Song")
 	if got[0].Artist != "Streamed Artist" || got[0].Path != "streaming://tidal/track/123456789" {
 		t.Fatalf("streaming entry %+v", got[0])
@@ -296,11 +197,11 @@ func TestSerato4StreamingAndExternalDrive(t *testing.T) {
 }
 
 func TestSerato4UntaggedFileUsesItsName(t *testing.T) {
-	m := newMaster(t, t.TempDir(), schema4)
-	s1 := m.openSession(t, t0, -1)
-	m.exec(t, `INSERT INTO history_entry (session_id, file_name, portable_id, location_id, start_time, end_time, played, deck, length_ms)
+	m := seratotest.New(t, t.TempDir(), seratotest.Schema4)
+	s1 := m.OpenSession(t0, -1)
+	m.Exec(`INSERT INTO history_entry (session_id, file_name, portable_id, location_id, start_time, end_time, played, deck, length_ms)
 		VALUES (?, 'untagged_mix_v2.wav', 'Users/dj/Music/untagged_mix_v2.wav', 1, ?, -1, 1, '1', 183500)`, s1, t0.Add(time.Minute).Unix())
-	got := newStepper(m.path).step(t, "untagged_mix_v2")
+	got := newStepper(m.Path).step(t, "untagged_mix_v2")
 	if got[0].Duration != 183.5 || got[0].Path != "/Users/dj/Music/untagged_mix_v2.wav" {
 		t.Fatalf("entry %+v", got[0])
 	}
@@ -331,21 +232,12 @@ func TestSerato4LockedByWriter(t *testing.T) {
 	// A database in rollback-journal mode, where a writer's exclusive lock
 	// blocks readers: the worst case of Serato writing.
 	path := filepath.Join(t.TempDir(), "master.sqlite")
-	w, err := sql.Open("sqlite", "file:"+path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	w.SetMaxOpenConns(1)
-	if _, err := w.Exec(schema4); err != nil {
-		t.Fatal(err)
-	}
-	m := &master{path: path, w: w}
-	s1 := m.openSession(t, t0, -1)
-	m.load(t, s1, load{deck: "1", artist: "A", title: "Behind A Lock", at: t0.Add(time.Minute), played: 1})
+	m := seratotest.Create(t, path, seratotest.Schema4, false)
+	s1 := m.OpenSession(t0, -1)
+	m.Load(s1, seratotest.Load{Deck: "1", Artist: "A", Title: "Behind A Lock", At: t0.Add(time.Minute), Played: true})
 
 	ctx := context.Background()
-	conn, err := w.Conn(ctx)
+	conn, err := m.DB.Conn(ctx)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -385,19 +277,19 @@ func TestSerato4LockedByWriter(t *testing.T) {
 func TestSerato4UnsupportedSchema(t *testing.T) {
 	// A future Serato renamed played: the DJ is told which version and
 	// what is missing, and the source keeps running.
-	ddl := strings.Replace(schema4, "played INTEGER DEFAULT 0,", "was_played INTEGER DEFAULT 0,", 1)
+	ddl := strings.Replace(seratotest.Schema4, "played INTEGER DEFAULT 0,", "was_played INTEGER DEFAULT 0,", 1)
 	dir := t.TempDir()
-	m := newMaster(t, dir, ddl)
-	s1 := m.openSession(t, t0, -1)
-	m.exec(t, "INSERT INTO history_entry (session_id, deck, artist, name, start_time, was_played, app_version) VALUES (?, '1', 'A', 'B', ?, 1, '4.9.0')", s1, t0.Unix())
+	m := seratotest.New(t, dir, ddl)
+	s1 := m.OpenSession(t0, -1)
+	m.Exec("INSERT INTO history_entry (session_id, deck, artist, name, start_time, was_played, app_version) VALUES (?, '1', 'A', 'B', ?, 1, '4.9.0')", s1, t0.Unix())
 
-	_, err := (&db4{path: m.path}).read(context.Background())
+	_, err := (&db4{path: m.Path}).read(context.Background())
 	var se *detect.SchemaError
 	if !errors.As(err, &se) || !errors.Is(err, detect.ErrUnsupported) || !slices.Equal(se.Missing, []string{"played"}) || se.Version != "4.9.0" {
 		t.Fatalf("err = %v, want a schema error naming played and version 4.9.0", err)
 	}
 
-	src, err := Product().Open(detect.Found{Product: ID4, Path: m.path}, detect.Options{})
+	src, err := Product().Open(detect.Found{Product: ID4, Path: m.Path}, detect.Options{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -410,8 +302,8 @@ func TestSerato4UnsupportedSchema(t *testing.T) {
 	}
 
 	// A database without the history tables at all.
-	m2 := newMaster(t, filepath.Join(dir, "other"), "CREATE TABLE something_else (id INTEGER)")
-	_, err = (&db4{path: m2.path}).read(context.Background())
+	m2 := seratotest.New(t, filepath.Join(dir, "other"), "CREATE TABLE something_else (id INTEGER)")
+	_, err = (&db4{path: m2.Path}).read(context.Background())
 	if !errors.As(err, &se) || se.Table != "history_session" || se.Missing != nil {
 		t.Fatalf("no history tables: %v", err)
 	}
@@ -485,18 +377,18 @@ func TestSerato4Source(t *testing.T) {
 		return strings.Contains(src.Status().Err, "open Serato DJ 4")
 	})
 
-	m := newMaster(t, lib, schema4)
-	s1 := m.openSession(t, time.Now(), -1)
+	m := seratotest.New(t, lib, seratotest.Schema4)
+	s1 := m.OpenSession(time.Now(), -1)
 	reads(t, src, 2)
 	if st := src.Status(); st.Err != "" || st.Path != dbPath {
 		t.Fatalf("status %+v", st)
 	}
-	a := m.load(t, s1, load{deck: "1", artist: "A", title: "Live One", at: time.Now()})
+	a := m.Load(s1, seratotest.Load{Deck: "1", Artist: "A", Title: "Live One", At: time.Now()})
 	reads(t, src, 3)
 	if got := r.titles(); len(got) != 0 {
 		t.Fatalf("a loaded track was announced: %q", got)
 	}
-	m.setPlayed(t, a)
+	m.SetPlayed(a)
 	testenv.Eventually(t, 10*time.Second, "Live One announced", func() bool { return slices.Equal(r.titles(), []string{"Live One"}) })
 	reads(t, src, 3)
 	if got := r.titles(); !slices.Equal(got, []string{"Live One"}) {
@@ -508,20 +400,20 @@ func TestSerato4Source(t *testing.T) {
 }
 
 func TestSerato4ReadsAfterSeratoQuits(t *testing.T) {
-	m := newMaster(t, t.TempDir(), schema4)
-	s1 := m.openSession(t, t0, -1)
-	m.load(t, s1, load{deck: "1", artist: "A", title: "Still Open", at: t0.Add(time.Minute), played: 1})
+	m := seratotest.New(t, t.TempDir(), seratotest.Schema4)
+	s1 := m.OpenSession(t0, -1)
+	m.Load(s1, seratotest.Load{Deck: "1", Artist: "A", Title: "Still Open", At: t0.Add(time.Minute), Played: true})
 	// Serato closes its database: the WAL is checkpointed and removed.
-	if err := m.w.Close(); err != nil {
+	if err := m.DB.Close(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := os.Stat(m.path + "-wal"); !os.IsNotExist(err) {
+	if _, err := os.Stat(m.Path + "-wal"); !os.IsNotExist(err) {
 		t.Fatalf("the -wal file should be gone: %v", err)
 	}
-	newStepper(m.path).step(t, "Still Open")
-	if _, err := os.Stat(m.path + "-wal"); err == nil {
+	newStepper(m.Path).step(t, "Still Open")
+	if _, err := os.Stat(m.Path + "-wal"); err == nil {
 		// A reader may create an empty one; it must not hold rows.
-		if info, _ := os.Stat(m.path + "-wal"); info.Size() != 0 {
+		if info, _ := os.Stat(m.Path + "-wal"); info.Size() != 0 {
 			t.Fatalf("reading wrote %d bytes to the WAL", info.Size())
 		}
 	}
