@@ -6,6 +6,7 @@ import (
 	"time"
 
 	"github.com/pika-dj/pika/desktop/detect"
+	"github.com/pika-dj/pika/desktop/detect/traktor/traktortest"
 )
 
 // BenchmarkDetectionLatency: each iteration Traktor starts a new track (a
@@ -14,14 +15,14 @@ import (
 func BenchmarkDetectionLatency(b *testing.B) {
 	c := &collector{arrived: make(chan detect.Entry, 1)}
 	r := start(b, Config{}, c)
-	tc := connectTraktor(b, r.s.Addr(), 1)
+	tc := traktortest.Connect(b, r.s.Addr(), 1)
 	rng := rand.New(rand.NewPCG(2, 2))
 	var total time.Duration
 	b.ResetTimer()
 	for i := range b.N {
-		stream := trackStream(rng, uint32(1000+i), "ARTIST=Bench", "TITLE=Track "+string(rune('A'+i%26))+time.Duration(i).String())
+		stream := traktortest.TrackStream(rng, uint32(1000+i), "ARTIST=Bench", "TITLE=Track "+string(rune('A'+i%26))+time.Duration(i).String())
 		t0 := time.Now()
-		if _, err := tc.c.Write(stream); err != nil {
+		if _, err := tc.Conn.Write(stream); err != nil {
 			b.Fatal(err)
 		}
 		select {

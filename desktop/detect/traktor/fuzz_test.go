@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/pika-dj/pika/desktop/detect/traktor/traktortest"
 )
 
 // FuzzOggPages: any bytes, cut anywhere, read the same as read at once,
@@ -32,16 +34,16 @@ func FuzzOggPages(f *testing.F) {
 // inputs (and their minimizing) stay quick.
 func smallTrack(serial uint32, fields ...string) []byte {
 	rng := rand.New(rand.NewPCG(uint64(serial), 1))
-	w := newOggWriter(serial)
-	out := w.pages(vorbisIdent())
-	out = append(out, w.pages(vorbisComment("Traktor", fields...), append([]byte("\x05vorbis"), audio(rng, 40)...))...)
-	return append(out, w.pages(audio(rng, 60), audio(rng, 30))...)
+	w := traktortest.NewWriter(serial)
+	out := w.Pages(traktortest.VorbisIdent())
+	out = append(out, w.Pages(traktortest.VorbisComment("Traktor", fields...), append([]byte("\x05vorbis"), traktortest.Audio(rng, 40)...))...)
+	return append(out, w.Pages(traktortest.Audio(rng, 60), traktortest.Audio(rng, 30))...)
 }
 
 // FuzzParseComment: any packet is read without a panic, and what is read
 // is valid text.
 func FuzzParseComment(f *testing.F) {
-	full := vorbisComment(traktorVendor, "ARTIST=Ella Mai", "TITLE=Boo'd Up")
+	full := traktortest.VorbisComment(traktortest.Vendor, "ARTIST=Ella Mai", "TITLE=Boo'd Up")
 	f.Add(full)
 	f.Add(full[:20])
 	f.Add([]byte("OpusTags\x01\x00\x00\x00x\x01\x00\x00\x00\x07\x00\x00\x00TITLE=y"))

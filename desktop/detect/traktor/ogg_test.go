@@ -8,6 +8,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/pika-dj/pika/desktop/detect/traktor/traktortest"
 )
 
 // readAll feeds b in pieces of size n (all at once when n <= 0) and
@@ -33,25 +35,11 @@ func readAll(b []byte, n int) ([]string, *oggReader, error) {
 }
 
 func TestOggPageChecksum(t *testing.T) {
-	// The checksum of a known page: the empty BOS page of serial 0 is
-	// checked against an independent bitwise computation.
-	p := oggPage(flagBOS, 0x12345678, 0, 0, []byte{3}, []byte("abc"))
-	crc := uint32(0)
-	for i, c := range p {
-		if i >= 22 && i < 26 {
-			c = 0
-		}
-		crc ^= uint32(c) << 24
-		for range 8 {
-			if crc&0x80000000 != 0 {
-				crc = crc<<1 ^ 0x04c11db7
-			} else {
-				crc <<= 1
-			}
-		}
-	}
-	if got := binary.LittleEndian.Uint32(p[22:]); got != crc {
-		t.Fatalf("crc %08x, want %08x", got, crc)
+	// The reader's table-driven checksum against the fixture's bitwise
+	// computation, written from the specification.
+	p := traktortest.Page(traktortest.BOS, 0x12345678, 0, 0, []byte{3}, []byte("abc"))
+	if got, want := pageCRC(p), traktortest.CRC(p); got != want || binary.LittleEndian.Uint32(p[22:]) != want {
+		t.Fatalf("crc %08x, want %08x", got, want)
 	}
 	if _, n, err := parsePage(p); err != nil || n != len(p) {
 		t.Fatalf("parsePage: %d %v", n, err)
@@ -68,20 +56,20 @@ func TestOggPageChecksum(t *testing.T) {
 func TestOggReaderAnySplit(t *testing.T) {
 	rng := rand.New(rand.NewPCG(8, 8))
 	var stream []byte
-	stream = append(stream, trackStream(rng, 1, "ARTIST=A", "TITLE=One")...)
+	stream = append(stream, traktortest.TrackStream(rng, 1, "ARTIST=A", "TITLE=One")...)
 	// A comment header exactly 255 bytes × 2 long (its lacing ends with a
 	// 0), laid out one segment per page.
-	w := newOggWriter(2)
-	w.perPage = 1
-	stream = append(stream, w.pages(vorbisIdent())...)
+	w := traktortest.NewWriter(2)
+	w.PerPage = 1
+	stream = append(stream, w.Pages(traktortest.VorbisIdent())...)
 	field := "TITLE=Two"
-	pad := 510 - len(vorbisComment(traktorVendor, field, "X="))
-	c := vorbisComment(traktorVendor, field, "X="+strings.Repeat("p", pad))
+	pad := 510 - len(traktortest.VorbisComment(traktortest.Vendor, field, "X="))
+	c := traktortest.VorbisComment(traktortest.Vendor, field, "X="+strings.Repeat("p", pad))
 	if len(c) != 510 {
 		t.Fatalf("comment %d bytes", len(c))
 	}
-	stream = append(stream, w.pages(c, audio(rng, 300))...)
-	stream = append(stream, trackStream(rng, 3, "artist=C", "title=Three")...)
+	stream = append(stream, w.Pages(c, traktortest.Audio(rng, 300))...)
+	stream = append(stream, traktortest.TrackStream(rng, 3, "artist=C", "title=Three")...)
 	want := []string{"1:A/One", "2:/Two", "3:C/Three"}
 	for _, n := range []int{0, 1, 2, 3, 27, 28, 255, 4096} {
 		got, _, err := readAll(stream, n)
@@ -94,18 +82,18 @@ func TestOggReaderAnySplit(t *testing.T) {
 func TestOggReaderLostPages(t *testing.T) {
 	rng := rand.New(rand.NewPCG(9, 9))
 	// The first page (ident) of a stream lost: its comment still counts.
-	one := trackStream(rng, 1, "ARTIST=A", "TITLE=No Ident")
+	one := traktortest.TrackStream(rng, 1, "ARTIST=A", "TITLE=No Ident")
 	_, n, err := parsePage(one)
 	if err != nil {
 		t.Fatal(err)
 	}
 	// A comment header continued over two pages whose first half is lost:
 	// the second half alone is no comment.
-	w := newOggWriter(2)
-	w.perPage = 1
-	two := w.pages(vorbisIdent(), vorbisComment(traktorVendor, "TITLE=Cut", "X="+strings.Repeat("y", 300)))
+	w := traktortest.NewWriter(2)
+	w.PerPage = 1
+	two := w.Pages(traktortest.VorbisIdent(), traktortest.VorbisComment(traktortest.Vendor, "TITLE=Cut", "X="+strings.Repeat("y", 300)))
 	pages := splitPages(t, two)
-	three := trackStream(rng, 3, "ARTIST=C", "TITLE=Whole")
+	three := traktortest.TrackStream(rng, 3, "ARTIST=C", "TITLE=Whole")
 	stream := slices.Concat(one[n:], pages[0], pages[2], three)
 	got, r, err := readAll(stream, 100)
 	if err != nil || !slices.Equal(got, []string{"1:A/No Ident", "3:C/Whole"}) {
@@ -143,23 +131,23 @@ func TestOggReaderNotOgg(t *testing.T) {
 }
 
 func TestParseComment(t *testing.T) {
-	c, ok := parseComment(vorbisComment("vendor", "artist=Ella Mai", "TITLE=Trip", "Title=Second Title", "noequals", "=empty name", "ALBUM=Ready\xff"))
+	c, ok := parseComment(traktortest.VorbisComment("vendor", "artist=Ella Mai", "TITLE=Trip", "Title=Second Title", "noequals", "=empty name", "ALBUM=Ready\xff"))
 	if !ok || c.Vendor != "vendor" || c.get("ARTIST") != "Ella Mai" || c.get("TITLE") != "Trip" || len(c.Fields["TITLE"]) != 2 || c.get("ALBUM") != "Ready\uFFFD" {
 		t.Fatalf("%+v %v", c, ok)
 	}
 	// Opus's comment header.
-	opus := append([]byte("OpusTags"), vorbisComment("x", "ARTIST=O", "TITLE=P")[7:]...)
+	opus := append([]byte("OpusTags"), traktortest.VorbisComment("x", "ARTIST=O", "TITLE=P")[7:]...)
 	if c, ok := parseComment(opus); !ok || c.info() != (trackInfo{Artist: "O", Title: "P"}) {
 		t.Fatalf("opus: %+v", c)
 	}
 	// A count larger than the fields there keeps what was read.
-	p := vorbisComment("v", "TITLE=Kept")
+	p := traktortest.VorbisComment("v", "TITLE=Kept")
 	binary.LittleEndian.PutUint32(p[7+4+1:], 1000)
 	if c, ok := parseComment(p); !ok || c.get("TITLE") != "Kept" {
 		t.Fatalf("big count: %+v %v", c, ok)
 	}
-	full := vorbisComment("vendor", "TITLE=x")
-	for _, bad := range [][]byte{nil, []byte("\x03vorbis"), full[:10], full[:15], vorbisIdent(), []byte("\x03vorbi")} {
+	full := traktortest.VorbisComment("vendor", "TITLE=x")
+	for _, bad := range [][]byte{nil, []byte("\x03vorbis"), full[:10], full[:15], traktortest.VorbisIdent(), []byte("\x03vorbi")} {
 		if c, ok := parseComment(bad); ok && c.get("TITLE") != "" {
 			t.Errorf("%q read as %+v", bad, c)
 		}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/pika-dj/pika/desktop/detect"
+	"github.com/pika-dj/pika/desktop/detect/traktor/traktortest"
 	"github.com/pika-dj/pika/internal/testenv"
 )
 
@@ -37,19 +38,19 @@ func TestBroadcastTracks(t *testing.T) {
 		t.Fatalf("status before Traktor connects: %+v", st)
 	}
 	rng := rand.New(rand.NewPCG(1, 2))
-	tc := connectTraktor(t, r.s.Addr(), 3)
+	tc := traktortest.Connect(t, r.s.Addr(), 3)
 	testenv.Eventually(t, 10*time.Second, "status connected", func() bool { return r.s.Status().Err == "" })
 
-	one := trackStream(rng, 0x1001, "ARTIST=Ella Mai", "TITLE=Boo'd Up", "album=Ready")
+	one := traktortest.TrackStream(rng, 0x1001, "ARTIST=Ella Mai", "TITLE=Boo'd Up", "album=Ready")
 	// The second track's comment header is long (a big vendor-style field)
 	// and laid out over several small pages, so it continues across pages.
-	w := newOggWriter(0x2002)
-	w.perPage = 2
-	two := w.pages(vorbisIdent())
-	two = append(two, w.pages(vorbisComment(traktorVendor, "Title=Leave The Door Open", "artist=Silk Sonic", "COMMENT="+strings.Repeat("x", 900)))...)
-	w.perPage = 255
-	two = append(two, w.pages(audio(rng, 600), audio(rng, 600))...)
-	tc.send(append(one, two...))
+	w := traktortest.NewWriter(0x2002)
+	w.PerPage = 2
+	two := w.Pages(traktortest.VorbisIdent())
+	two = append(two, w.Pages(traktortest.VorbisComment(traktortest.Vendor, "Title=Leave The Door Open", "artist=Silk Sonic", "COMMENT="+strings.Repeat("x", 900)))...)
+	w.PerPage = 255
+	two = append(two, w.Pages(traktortest.Audio(rng, 600), traktortest.Audio(rng, 600))...)
+	tc.Send(append(one, two...))
 	waitTitles(t, r, "Boo'd Up", "Leave The Door Open")
 
 	got := r.c.entries()
@@ -74,8 +75,8 @@ func TestBroadcastTracks(t *testing.T) {
 
 func TestBroadcastSplitsArtistFromTitle(t *testing.T) {
 	r := start(t, Config{}, &collector{})
-	tc := connectTraktor(t, r.s.Addr(), 1)
-	tc.send(trackStream(rand.New(rand.NewPCG(1, 1)), 77, "TITLE=Jessie Ware - Free Yourself"))
+	tc := traktortest.Connect(t, r.s.Addr(), 1)
+	tc.Send(traktortest.TrackStream(rand.New(rand.NewPCG(1, 1)), 77, "TITLE=Jessie Ware - Free Yourself"))
 	waitTitles(t, r, "Free Yourself")
 	if e := r.c.entries()[0]; e.Artist != "Jessie Ware" {
 		t.Fatalf("artist %q", e.Artist)
@@ -84,25 +85,25 @@ func TestBroadcastSplitsArtistFromTitle(t *testing.T) {
 
 func TestBroadcastCorruptedPages(t *testing.T) {
 	r := start(t, Config{}, &collector{})
-	tc := connectTraktor(t, r.s.Addr(), 9)
+	tc := traktortest.Connect(t, r.s.Addr(), 9)
 	rng := rand.New(rand.NewPCG(4, 4))
 
-	one := trackStream(rng, 1, "ARTIST=A", "TITLE=Before The Damage")
+	one := traktortest.TrackStream(rng, 1, "ARTIST=A", "TITLE=Before The Damage")
 	// A damaged audio page in the middle of the first track…
 	one[len(one)-300] ^= 0x55
 	// …a track whose comment page is damaged (it is lost, nothing else)…
-	w := newOggWriter(2)
-	lost := w.pages(vorbisIdent())
-	commentPage := w.pages(vorbisComment(traktorVendor, "ARTIST=B", "TITLE=Damaged"))
+	w := traktortest.NewWriter(2)
+	lost := w.Pages(traktortest.VorbisIdent())
+	commentPage := w.Pages(traktortest.VorbisComment(traktortest.Vendor, "ARTIST=B", "TITLE=Damaged"))
 	commentPage[len(commentPage)-5] ^= 0xff
 	lost = append(lost, commentPage...)
-	lost = append(lost, w.pages(audio(rng, 500))...)
+	lost = append(lost, w.Pages(traktortest.Audio(rng, 500))...)
 	// …bytes that are no page at all, including a false "OggS"…
 	junk := []byte("garbageOggS\x00\x02garbage")
 	// …and a good track after.
-	three := trackStream(rng, 3, "ARTIST=C", "TITLE=After The Damage")
+	three := traktortest.TrackStream(rng, 3, "ARTIST=C", "TITLE=After The Damage")
 
-	tc.send(slices.Concat(one, lost, junk, three))
+	tc.Send(slices.Concat(one, lost, junk, three))
 	waitTitles(t, r, "Before The Damage", "After The Damage")
 }
 
@@ -110,41 +111,41 @@ func TestBroadcastReconnectResendsCurrentTrack(t *testing.T) {
 	r := start(t, Config{}, &collector{})
 	rng := rand.New(rand.NewPCG(5, 5))
 
-	tc := connectTraktor(t, r.s.Addr(), 1)
+	tc := traktortest.Connect(t, r.s.Addr(), 1)
 	// Pika! started mid-set: the track playing when Traktor connects is news.
-	tc.send(trackStream(rng, 10, "ARTIST=A", "TITLE=Playing At Connect"))
-	tc.send(trackStream(rng, 11, "ARTIST=B", "TITLE=Second"))
+	tc.Send(traktortest.TrackStream(rng, 10, "ARTIST=A", "TITLE=Playing At Connect"))
+	tc.Send(traktortest.TrackStream(rng, 11, "ARTIST=B", "TITLE=Second"))
 	waitTitles(t, r, "Playing At Connect", "Second")
-	tc.c.Close()
+	tc.Conn.Close()
 	testenv.Eventually(t, 10*time.Second, "status says Traktor is gone", func() bool {
 		return strings.Contains(r.s.Status().Err, "not broadcasting")
 	})
 
 	// Traktor reconnects and re-sends the current track (a new serial):
 	// not a new play. The next one is.
-	tc = connectTraktor(t, r.s.Addr(), 2)
-	tc.send(trackStream(rng, 20, "ARTIST=b", "TITLE=second"))
-	tc.send(trackStream(rng, 21, "ARTIST=C", "TITLE=Third"))
+	tc = traktortest.Connect(t, r.s.Addr(), 2)
+	tc.Send(traktortest.TrackStream(rng, 20, "ARTIST=b", "TITLE=second"))
+	tc.Send(traktortest.TrackStream(rng, 21, "ARTIST=C", "TITLE=Third"))
 	waitTitles(t, r, "Playing At Connect", "Second", "Third")
 
 	// A third connection whose first track differs from the last one
 	// announced (the DJ changed track while disconnected) is a play.
-	tc.c.Close()
+	tc.Conn.Close()
 	testenv.Eventually(t, 10*time.Second, "Traktor gone", func() bool { return r.s.Status().Err != "" })
-	tc = connectTraktor(t, r.s.Addr(), 3)
-	tc.send(trackStream(rng, 30, "ARTIST=D", "TITLE=Fourth"))
+	tc = traktortest.Connect(t, r.s.Addr(), 3)
+	tc.Send(traktortest.TrackStream(rng, 30, "ARTIST=D", "TITLE=Fourth"))
 	waitTitles(t, r, "Playing At Connect", "Second", "Third", "Fourth")
 }
 
 func TestBroadcastSecondSourceRefused(t *testing.T) {
 	r := start(t, Config{}, &collector{})
-	tc := connectTraktor(t, r.s.Addr(), 1)
-	_, status := dialStatus(t, r.s.Addr(), sourceRequest)
+	tc := traktortest.Connect(t, r.s.Addr(), 1)
+	_, status := traktortest.DialStatus(t, r.s.Addr(), traktortest.SourceRequest)
 	if status != "HTTP/1.0 403 Forbidden" {
 		t.Fatalf("second source: %q", status)
 	}
 	// The first one still works.
-	tc.send(trackStream(rand.New(rand.NewPCG(1, 1)), 5, "ARTIST=A", "TITLE=Still Here"))
+	tc.Send(traktortest.TrackStream(rand.New(rand.NewPCG(1, 1)), 5, "ARTIST=A", "TITLE=Still Here"))
 	waitTitles(t, r, "Still Here")
 }
 
@@ -175,39 +176,39 @@ func TestBroadcastStrangersAreBounded(t *testing.T) {
 			}
 		}
 	}()
-	waitClosed(t, flood)
+	traktortest.WaitClosed(t, flood)
 	// A browser, not a source.
-	_, status := dialStatus(t, addr, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
+	_, status := traktortest.DialStatus(t, addr, "GET / HTTP/1.1\r\nHost: x\r\n\r\n")
 	if status != "HTTP/1.0 405 Method Not Allowed" {
 		t.Fatalf("GET: %q", status)
 	}
 	// Traktor is not locked out by them.
-	tc := connectTraktor(t, addr, 1)
-	tc.send(trackStream(rand.New(rand.NewPCG(1, 1)), 5, "ARTIST=A", "TITLE=Through The Noise"))
+	tc := traktortest.Connect(t, addr, 1)
+	tc.Send(traktortest.TrackStream(rand.New(rand.NewPCG(1, 1)), 5, "ARTIST=A", "TITLE=Through The Noise"))
 	waitTitles(t, r, "Through The Noise")
-	waitClosed(t, silent)
+	traktortest.WaitClosed(t, silent)
 }
 
 func TestBroadcastIdleTimeoutAndNotOgg(t *testing.T) {
 	r := start(t, Config{}, &collector{}, func(s *Source) { s.idleTimeout = 300 * time.Millisecond })
-	tc := connectTraktor(t, r.s.Addr(), 1)
-	waitClosed(t, tc.c) // silent past the idle timeout
+	tc := traktortest.Connect(t, r.s.Addr(), 1)
+	traktortest.WaitClosed(t, tc.Conn) // silent past the idle timeout
 	testenv.Eventually(t, 10*time.Second, "status back to waiting", func() bool {
 		return strings.Contains(r.s.Status().Err, "not broadcasting")
 	})
 
 	// MP3 is refused at the request.
-	_, status := dialStatus(t, r.s.Addr(), strings.Replace(sourceRequest, "application/ogg", "audio/mpeg", 1))
+	_, status := traktortest.DialStatus(t, r.s.Addr(), strings.Replace(traktortest.SourceRequest, "application/ogg", "audio/mpeg", 1))
 	if status != "HTTP/1.0 415 Unsupported Media Type" || !strings.Contains(r.s.Status().Err, "Ogg Vorbis") {
 		t.Fatalf("MP3: %q, status %q", status, r.s.Status().Err)
 	}
 	// A stream that is not Ogg is dropped once that is clear.
-	tc = connectTraktor(t, r.s.Addr(), 2)
+	tc = traktortest.Connect(t, r.s.Addr(), 2)
 	go func() {
 		noise := bytes.Repeat([]byte{0xff, 0xfb, 0x90, 0x64}, 256<<10)
-		_, _ = tc.c.Write(noise)
+		_, _ = tc.Conn.Write(noise)
 	}()
-	waitClosed(t, tc.c)
+	traktortest.WaitClosed(t, tc.Conn)
 	testenv.Eventually(t, 10*time.Second, "status says not Ogg", func() bool {
 		return strings.Contains(r.s.Status().Err, "not Ogg Vorbis")
 	})
@@ -223,11 +224,11 @@ func TestBroadcastEmitRetried(t *testing.T) {
 		return nil
 	}}
 	r := start(t, Config{}, c, func(s *Source) { s.retryEmit = 20 * time.Millisecond })
-	tc := connectTraktor(t, r.s.Addr(), 1)
+	tc := traktortest.Connect(t, r.s.Addr(), 1)
 	rng := rand.New(rand.NewPCG(1, 1))
-	tc.send(trackStream(rng, 1, "ARTIST=A", "TITLE=Flaky"))
+	tc.Send(traktortest.TrackStream(rng, 1, "ARTIST=A", "TITLE=Flaky"))
 	waitTitles(t, r, "Flaky")
-	tc.send(trackStream(rng, 2, "ARTIST=A", "TITLE=After"))
+	tc.Send(traktortest.TrackStream(rng, 2, "ARTIST=A", "TITLE=After"))
 	waitTitles(t, r, "Flaky", "After")
 	c.mu.Lock()
 	calls := c.calls
@@ -273,15 +274,15 @@ func TestBroadcastCancelClosesEverything(t *testing.T) {
 	}
 	r := start(t, Config{Collection: coll}, &collector{})
 	addr := r.s.Addr()
-	tc := connectTraktor(t, addr, 1)
+	tc := traktortest.Connect(t, addr, 1)
 	idle, err := net.Dial("tcp", addr) // a connection still in its request
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer idle.Close()
 	r.stop()
-	waitClosed(t, tc.c)
-	waitClosed(t, idle)
+	traktortest.WaitClosed(t, tc.Conn)
+	traktortest.WaitClosed(t, idle)
 	if r.s.Addr() != "" {
 		t.Error("Addr still set after Run returned")
 	}
@@ -308,9 +309,9 @@ func TestBroadcastEnrichedFromCollection(t *testing.T) {
 	if st := r.s.Status(); st.File != coll {
 		t.Fatalf("status file %q", st.File)
 	}
-	tc := connectTraktor(t, r.s.Addr(), 1)
+	tc := traktortest.Connect(t, r.s.Addr(), 1)
 	rng := rand.New(rand.NewPCG(1, 1))
-	tc.send(trackStream(rng, 1, "ARTIST=Marvin Gaye & Tammi Terrell", "TITLE=Ain't No Mountain High Enough"))
+	tc.Send(traktortest.TrackStream(rng, 1, "ARTIST=Marvin Gaye & Tammi Terrell", "TITLE=Ain't No Mountain High Enough"))
 	waitTitles(t, r, "Ain't No Mountain High Enough")
 	e := r.c.entries()[0]
 	if e.BPM != 130.01 || e.Key != "1d" || e.Duration != 151.2 || e.Path != "/Users/dj/Music/Motown/Aint No Mountain.mp3" || e.Album != "United" {
@@ -332,7 +333,7 @@ func TestBroadcastEnrichedFromCollection(t *testing.T) {
 		ct, _ := r.s.coll.lookup("Marvin Gaye & Tammi Terrell", "Ain't No Mountain High Enough")
 		return ct.BPM == 129.5
 	})
-	tc.send(trackStream(rng, 2, "ARTIST=Marvin Gaye & Tammi Terrell", "TITLE=Ain't No Mountain High Enough"))
+	tc.Send(traktortest.TrackStream(rng, 2, "ARTIST=Marvin Gaye & Tammi Terrell", "TITLE=Ain't No Mountain High Enough"))
 	waitTitles(t, r, "Ain't No Mountain High Enough", "Ain't No Mountain High Enough")
 	if e := r.c.entries()[1]; e.BPM != 129.5 {
 		t.Fatalf("after the refresh: %+v", e)
