@@ -2,8 +2,11 @@ package traktor
 
 import (
 	"errors"
+	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/pika-dj/pika/desktop/detect/traktor/traktortest"
 )
 
 // testCollection is an invented collection.nml in Traktor's layout: three
@@ -109,5 +112,27 @@ func TestReadCollectionBroken(t *testing.T) {
 	}
 	if _, err := readCollection(strings.NewReader("<NML><COLLECTION><ENTRY ARTIST=\"a\" TITLE=\"b\"><TEMPO BPM=\"x\"/></ENTRY></COLLECTION></NML>")); err != nil {
 		t.Errorf("a bad number: %v", err)
+	}
+}
+
+// TestReadWrittenCollection: the collection the end-to-end tests write
+// (traktortest) reads as Traktor's own.
+func TestReadWrittenCollection(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "collection.nml")
+	traktortest.WriteCollection(t, path,
+		traktortest.Track{Artist: "Marvin Gaye & Tammi Terrell", Title: `Ain't No "Mountain"`, Album: "United", BPM: 130.01, Key: "1d", Seconds: 151.2,
+			Volume: "Macintosh HD", File: "/Users/dj/Music/Motown/Aint No Mountain.mp3"},
+		traktortest.Track{Artist: "Jessie Ware", Title: "Free Yourself", BPM: 102, Key: "9m", Seconds: 318, Volume: "D:", File: "/free yourself.flac"})
+	c, err := readCollectionFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr, ok := c.lookup("Marvin Gaye & Tammi Terrell", `Ain't No "Mountain"`)
+	if !ok || tr.Album != "United" || tr.BPM != 130.01 || tr.Key != "1d" || tr.Duration != 151.2 ||
+		tr.filePath(func(string) bool { return false }) != "/Users/dj/Music/Motown/Aint No Mountain.mp3" {
+		t.Fatalf("track %+v, %v", tr, ok)
+	}
+	if tr, ok := c.lookup("Jessie Ware", "Free Yourself"); !ok || tr.Dir != "/:" || tr.File != "free yourself.flac" || tr.Volume != "D:" {
+		t.Fatalf("track at a drive's root %+v, %v", tr, ok)
 	}
 }

@@ -11,9 +11,13 @@ package traktortest
 import (
 	"bufio"
 	"encoding/binary"
+	"encoding/xml"
 	"errors"
+	"fmt"
 	"math/rand/v2"
 	"net"
+	"os"
+	"path"
 	"strings"
 	"testing"
 	"time"
@@ -170,6 +174,49 @@ func TrackStream(rng *rand.Rand, serial uint32, fields ...string) []byte {
 		out = append(out, w.Pages(Audio(rng, 400), Audio(rng, 700), Audio(rng, 255))...)
 	}
 	return out
+}
+
+// Track is one track of Traktor's collection.nml.
+type Track struct {
+	Artist, Title, Album string
+	BPM                  float64
+	Key                  string  // Open Key text as Traktor shows it: "8m"
+	Seconds              float64 // length
+	Volume               string  // the drive: "Macintosh HD", "D:"
+	File                 string  // the file's path on that drive: "/Users/dj/Music/a.mp3"
+}
+
+// WriteCollection writes collection.nml at file in Traktor's layout (NML
+// version 19) with the given tracks, as Traktor saves it.
+func WriteCollection(tb testing.TB, file string, tracks ...Track) {
+	tb.Helper()
+	attr := func(s string) string {
+		var b strings.Builder
+		_ = xml.EscapeText(&b, []byte(s)) // quotes too
+		return b.String()
+	}
+	var b strings.Builder
+	b.WriteString(`<?xml version="1.0" encoding="UTF-8" standalone="no" ?>` + "\n")
+	b.WriteString(`<NML VERSION="19"><HEAD COMPANY="www.native-instruments.com" PROGRAM="Traktor"></HEAD>` + "\n<MUSICFOLDERS></MUSICFOLDERS>\n")
+	fmt.Fprintf(&b, "<COLLECTION ENTRIES=\"%d\">\n", len(tracks))
+	for _, t := range tracks {
+		// LOCATION's DIR writes each folder as "/:name": "/:Users/:dj/:".
+		dir := "/:"
+		for _, part := range strings.Split(path.Dir(t.File), "/") {
+			if part != "" {
+				dir += part + "/:"
+			}
+		}
+		fmt.Fprintf(&b, "<ENTRY MODIFIED_DATE=\"2026/11/20\" MODIFIED_TIME=\"40131\" TITLE=\"%s\" ARTIST=\"%s\">\n", attr(t.Title), attr(t.Artist))
+		fmt.Fprintf(&b, "<LOCATION DIR=\"%s\" FILE=\"%s\" VOLUME=\"%s\" VOLUMEID=\"%s\"></LOCATION>\n", attr(dir), attr(path.Base(t.File)), attr(t.Volume), attr(t.Volume))
+		fmt.Fprintf(&b, "<ALBUM TRACK=\"1\" TITLE=\"%s\"></ALBUM>\n", attr(t.Album))
+		fmt.Fprintf(&b, "<INFO BITRATE=\"320000\" KEY=\"%s\" PLAYTIME=\"%d\" PLAYTIME_FLOAT=\"%.3f\"></INFO>\n", attr(t.Key), int(t.Seconds), t.Seconds)
+		fmt.Fprintf(&b, "<TEMPO BPM=\"%.6f\" BPM_QUALITY=\"100.000000\"></TEMPO>\n</ENTRY>\n", t.BPM)
+	}
+	b.WriteString("</COLLECTION>\n<SETS ENTRIES=\"0\"></SETS>\n<PLAYLISTS></PLAYLISTS>\n</NML>\n")
+	if err := os.WriteFile(file, []byte(b.String()), 0o644); err != nil {
+		tb.Fatal(err)
+	}
 }
 
 // SourceRequest is the request Traktor's Broadcasting opens its
