@@ -30,7 +30,10 @@ type OwnerConfig struct {
 	// OnNewSecret, if set, is called with a session's secret when it is
 	// made (to show the DJ the console link).
 	OnNewSecret func(sid, secret string)
-	Logger      *slog.Logger
+	// OnConsole, if set, is called when a DJ console proves the session's
+	// secret (it is opening), so what only consoles get can be sent now.
+	OnConsole func(sid string)
+	Logger    *slog.Logger
 }
 
 // Owner folds the live session's dancer actions into tallies, counts its

@@ -148,6 +148,9 @@ func (o *Owner) run(ctx context.Context, c bus.Command) (string, error) {
 		}
 		return "", err
 	case bus.CmdAuth:
+		if o.cfg.OnConsole != nil {
+			o.cfg.OnConsole(sid)
+		}
 		return "", nil // the secret was checked before run
 	case bus.CmdSessionEnd:
 		if st, ok := o.eng.State(); !ok || st.ID != sid {

@@ -20,6 +20,8 @@ import (
 // is wrong, in a line the DJ can act on ("unsupported Serato DJ 4
 // database…", "Serato's database stayed locked…").
 type SourceReporter struct {
+	nudge chan struct{}
+
 	Conn   *nats.Conn
 	Engine *Engine
 	Source detect.Source // nil: nothing followed (manual entry only)
@@ -29,8 +31,25 @@ type SourceReporter struct {
 	Now    func() time.Time // nil = time.Now
 }
 
+// NewSourceReporter returns r ready to Run and Nudge.
+func NewSourceReporter(r SourceReporter) *SourceReporter {
+	r.nudge = make(chan struct{}, 1)
+	return &r
+}
+
+// Nudge asks for the status to be published now, changed or not: a DJ
+// console just opened (OwnerConfig.OnConsole) and should not wait for the
+// next repeat. It never blocks.
+func (r *SourceReporter) Nudge() {
+	select {
+	case r.nudge <- struct{}{}:
+	default:
+	}
+}
+
 // Run publishes the status of the live session's source when it changes
-// (checked every second) and every bus.SourceStatusEvery, until ctx ends.
+// (checked every second), when nudged, and every bus.SourceStatusEvery,
+// until ctx ends.
 func (r *SourceReporter) Run(ctx context.Context) error {
 	log := r.Logger
 	if log == nil {
@@ -44,11 +63,12 @@ func (r *SourceReporter) Run(ctx context.Context) error {
 	var lastSent time.Time
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
+	nudged := false
 	for {
 		st, live := r.Engine.State()
 		if live {
 			s := r.status(st.ID, now())
-			if !sameStatus(s, last) || now().Sub(lastSent) >= bus.SourceStatusEvery {
+			if nudged || !sameStatus(s, last) || now().Sub(lastSent) >= bus.SourceStatusEvery {
 				if err := r.publish(s); err != nil {
 					log.Debug("source status not sent", "err", err)
 				} else {
@@ -56,10 +76,13 @@ func (r *SourceReporter) Run(ctx context.Context) error {
 				}
 			}
 		}
+		nudged = false
 		select {
 		case <-ctx.Done():
 			return nil
 		case <-tick.C:
+		case <-r.nudge:
+			nudged = true
 		}
 	}
 }

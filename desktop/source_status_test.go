@@ -61,7 +61,7 @@ func TestSourceReporter(t *testing.T) {
 		Err: "unsupported Serato DJ 4 database:\ntable history_entry lacks played"}}
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	r := &desktop.SourceReporter{Conn: b.Conn, Engine: e, Source: src, Name: "Serato DJ 4", Why: "Following Serato DJ 4."}
+	r := desktop.NewSourceReporter(desktop.SourceReporter{Conn: b.Conn, Engine: e, Source: src, Name: "Serato DJ 4", Why: "Following Serato DJ 4."})
 	done := make(chan error, 1)
 	go func() { done <- r.Run(ctx) }()
 
@@ -91,6 +91,12 @@ func TestSourceReporter(t *testing.T) {
 	s = wait("reading", func(s bus.SourceStatus) bool { return s.State == bus.SourceReading })
 	if s.LastTrack != "Example Band – Slow Dance" || !s.LastAt.Equal(at) || s.Source != "serato" {
 		t.Fatalf("reading status %+v", s)
+	}
+	// A console opening nudges it: the same status again, without waiting
+	// for the 10 s repeat.
+	r.Nudge()
+	if again := wait("nudged", func(bus.SourceStatus) bool { return true }); again.LastTrack != s.LastTrack {
+		t.Fatalf("nudged status %+v", again)
 	}
 	cancel()
 	if err := <-done; err != nil {

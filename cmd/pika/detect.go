@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"os"
 	"runtime"
 	"time"
 
@@ -77,14 +76,12 @@ func (a *app) detect(_ context.Context, args []string) error {
 }
 
 // env is this computer as the detectors look at it. The home folder comes
-// from the environment a.getenv reads, so tests can hand in a fake one.
+// only from the environment a.getenv reads (as os.UserHomeDir would read
+// it), so a test's fake environment never lets them search the real home.
 func (a *app) env() detect.Env {
 	home := a.getenv("HOME")
 	if runtime.GOOS == "windows" {
 		home = a.getenv("USERPROFILE")
-	}
-	if home == "" {
-		home, _ = os.UserHomeDir()
 	}
 	data := a.getenv("PIKA_DATA")
 	if data == "" {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"net"
 	"os"
 	"path/filepath"
@@ -25,46 +24,6 @@ import (
 // e2eWait bounds every wait here: generous, as CI machines are slow; a
 // wait that ends sooner passes at once.
 const e2eWait = 20 * time.Second
-
-// startLANWith runs `pika lan args…` in-process, as startLAN does, with
-// the environment env instead of an empty one (a fake HOME to be searched
-// for DJ programs).
-func startLANWith(t *testing.T, env map[string]string, args ...string) (string, lanReady, *lockedBuffer) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	out := &lockedBuffer{}
-	ready := make(chan lanReady, 1)
-	done := make(chan error, 1)
-	a := &app{getenv: func(k string) string { return env[k] }, stdin: strings.NewReader(""), stdout: out, stderr: out,
-		ready: func(r lanReady) { ready <- r }}
-	go func() { done <- a.run(ctx, append([]string{"lan", "--addr", "127.0.0.1:0"}, args...)) }()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("pika lan: %v", err)
-			}
-		case <-time.After(15 * time.Second):
-			t.Error("pika lan did not stop within 15 s")
-		}
-	})
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("pika lan output:\n%s", out)
-		}
-	})
-	select {
-	case r := <-ready:
-		return "http://" + r.Addr, r, out
-	case err := <-done:
-		done <- err // for the cleanup, which waits for it
-		t.Fatalf("pika lan ended before serving: %v\n%s", err, out)
-	case <-time.After(e2eWait):
-		t.Fatalf("pika lan not serving after %s\n%s", e2eWait, out)
-	}
-	panic("unreachable")
-}
 
 // joinLive waits for the session the first play started, then joins it
 // with a dancer's phone and with the DJ's console (proving the session's

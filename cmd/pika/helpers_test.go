@@ -162,13 +162,16 @@ func (l *lockedBuffer) String() string {
 }
 
 // startLAN runs `pika lan args…` in-process and returns its base URL.
-func startLAN(t *testing.T, args ...string) (string, lanReady, *lockedBuffer) {
+// startLANWith runs `pika lan args…` in-process with env as its whole
+// environment (nil: an empty one, so no real home folder is ever searched
+// for DJ programs; tests give a fake HOME).
+func startLANWith(t *testing.T, env map[string]string, args ...string) (string, lanReady, *lockedBuffer) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	out := &lockedBuffer{}
 	ready := make(chan lanReady, 1)
 	done := make(chan error, 1)
-	a := &app{getenv: func(string) string { return "" }, stdin: strings.NewReader(""), stdout: out, stderr: out,
+	a := &app{getenv: func(k string) string { return env[k] }, stdin: strings.NewReader(""), stdout: out, stderr: out,
 		ready: func(r lanReady) { ready <- r }}
 	go func() { done <- a.run(ctx, append([]string{"lan", "--addr", "127.0.0.1:0"}, args...)) }()
 	t.Cleanup(func() {
@@ -182,13 +185,24 @@ func startLAN(t *testing.T, args ...string) (string, lanReady, *lockedBuffer) {
 			t.Error("pika lan did not stop within 15 s")
 		}
 	})
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("pika lan output:\n%s", out)
+		}
+	})
 	select {
 	case r := <-ready:
 		return "http://" + r.Addr, r, out
 	case err := <-done:
+		done <- err // for the cleanup, which waits for it
 		t.Fatalf("pika lan ended before serving: %v\n%s", err, out)
-	case <-time.After(20 * time.Second):
-		t.Fatalf("pika lan not serving after 20 s\n%s", out)
+	case <-time.After(e2eWait):
+		t.Fatalf("pika lan not serving after %s\n%s", e2eWait, out)
 	}
 	panic("unreachable")
+}
+
+func startLAN(t *testing.T, args ...string) (string, lanReady, *lockedBuffer) {
+	t.Helper()
+	return startLANWith(t, nil, args...)
 }

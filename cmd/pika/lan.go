@@ -101,8 +101,12 @@ func (a *app) lan(ctx context.Context, args []string) error {
 	// The console link is printed once the listener's port is known; a
 	// session that starts later prints its own.
 	consoleBase := make(chan string, 1)
+	// The source's status line is for the DJ's console: a console that opens
+	// gets it at once (OnConsole). The source itself is chosen below.
+	reporter := desktop.NewSourceReporter(desktop.SourceReporter{Conn: nc, Engine: eng, Logger: log.With("part", "source")})
 	owner, err := desktop.NewOwner(ctx, eng, desktop.OwnerConfig{
-		Conn: nc, JS: js, SecretDir: filepath.Join(cfg.Data, "secrets"), Logger: log.With("part", "crowd"),
+		OnConsole: func(string) { reporter.Nudge() },
+		Conn:      nc, JS: js, SecretDir: filepath.Join(cfg.Data, "secrets"), Logger: log.With("part", "crowd"),
 		OnNewSecret: func(sid, secret string) {
 			base := <-consoleBase
 			consoleBase <- base
@@ -200,8 +204,8 @@ func (a *app) lan(ctx context.Context, args []string) error {
 		g.Go(func() error { return a.follow(gctx, src, eng, log) })
 	}
 	if !cfg.Demo {
-		rep := &desktop.SourceReporter{Conn: nc, Engine: eng, Source: src, Name: srcName, Why: srcWhy, Logger: log.With("part", "source")}
-		g.Go(func() error { return rep.Run(gctx) })
+		reporter.Source, reporter.Name, reporter.Why = src, srcName, srcWhy
+		g.Go(func() error { return reporter.Run(gctx) })
 	}
 	g.Go(func() error { a.manual(gctx, eng, log); return nil })
 	if cfg.DatabaseURL != "" {
@@ -252,13 +256,14 @@ func (a *app) source(cfg lanConfig, log *slog.Logger) (src detect.Source, name, 
 		p, _ = auto.Find(products, cfg.Source) // parseLAN checked it exists
 		f = detect.Found{Product: p.ID, Path: cfg.Watch, Ready: true}
 		if f.Path == "" && p.Locate != nil {
-			found := p.Locate(env)
-			if len(found) == 0 {
-				return nil, "", "", fmt.Errorf("%s was not found on this computer; say where its files are with --watch", p.Name)
-			}
-			f = found[0]
-			if !f.Ready {
-				fmt.Fprintf(a.stdout, "%s: %s\n", p.Name, f.Why)
+			// Nothing found is not the end: a listening source (Traktor's
+			// broadcast, Engine DJ players) needs no files, and a file source
+			// says in its own words what is missing.
+			if found := p.Locate(env); len(found) > 0 {
+				f = found[0]
+				if !f.Ready {
+					fmt.Fprintf(a.stdout, "%s: %s\n", p.Name, f.Why)
+				}
 			}
 		}
 	case cfg.Watch != "":
