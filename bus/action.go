@@ -102,10 +102,57 @@ func (a *Action) Validate() error {
 	return nil
 }
 
+// Limits of stored actions. A gateway stores the actions that arrive while
+// the previous store waits for the disk as one message (a JSON array, see
+// PublishActions), so one sync serves them all.
+const (
+	MaxActionBytes      = 4096
+	MaxActionsPerBatch  = 128
+	MaxActionBatchBytes = 64 << 10
+)
+
+// DecodeActions parses and validates one stored message of actions: one
+// action, or a JSON array of them (a batch). It returns every valid action,
+// and an error naming the first invalid part, so one bad entry does not
+// cost the others.
+func DecodeActions(data []byte) ([]Action, error) {
+	trimmed := bytes.TrimLeft(data, " \t\r\n")
+	if len(trimmed) == 0 || trimmed[0] != '[' {
+		a, err := DecodeAction(data)
+		if err != nil {
+			return nil, err
+		}
+		return []Action{a}, nil
+	}
+	if len(data) > MaxActionBatchBytes {
+		return nil, invalid("action batch of %d bytes", len(data))
+	}
+	var raws []json.RawMessage
+	if err := json.Unmarshal(data, &raws); err != nil {
+		return nil, fmt.Errorf("%w: action batch: %v", ErrInvalid, err)
+	}
+	if len(raws) == 0 || len(raws) > MaxActionsPerBatch {
+		return nil, invalid("action batch of %d actions", len(raws))
+	}
+	out := make([]Action, 0, len(raws))
+	var first error
+	for i, raw := range raws {
+		a, err := DecodeAction(raw)
+		if err != nil {
+			if first == nil {
+				first = fmt.Errorf("action %d of the batch: %w", i, err)
+			}
+			continue
+		}
+		out = append(out, a)
+	}
+	return out, first
+}
+
 // DecodeAction parses and validates one stored action.
 func DecodeAction(data []byte) (Action, error) {
 	var a Action
-	if len(data) > 4096 {
+	if len(data) > MaxActionBytes {
 		return a, invalid("action of %d bytes", len(data))
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))

@@ -1,7 +1,10 @@
 package bus
 
 import (
+	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -48,6 +51,51 @@ func PublishAction(ctx context.Context, js jetstream.JetStream, a Action, log *s
 	msg.Header.Set(jetstream.MsgIDHeader, a.ID)
 	msg.Header.Set(HeaderOriginTime, a.At.UTC().Format(time.RFC3339Nano))
 	return publishRetrying(ctx, js, msg, string(a.Kind), a.ID, log)
+}
+
+// PublishActions stores several actions of one session as one message,
+// so the DJ's server syncs once for all of them. The message id is derived from
+// the actions' ids, so a retry is stored once; an action sent again later
+// in another batch is stored twice, and every reader folds it once by its
+// id. duplicate reports the whole batch was already stored.
+func PublishActions(ctx context.Context, js jetstream.JetStream, sid string, actions []Action, log *slog.Logger) (duplicate bool, err error) {
+	if len(actions) == 0 || len(actions) > MaxActionsPerBatch {
+		return false, invalid("action batch of %d actions", len(actions))
+	}
+	h := sha256.New()
+	var buf bytes.Buffer
+	buf.WriteByte('[')
+	oldest := actions[0].At
+	for i, a := range actions {
+		if a.Session != sid {
+			return false, invalid("action %s of session %s in a batch of %s", a.ID, a.Session, sid)
+		}
+		if err := a.Validate(); err != nil {
+			return false, err
+		}
+		data, err := json.Marshal(a)
+		if err != nil {
+			return false, fmt.Errorf("bus: marshal action %s: %w", a.ID, err)
+		}
+		if i > 0 {
+			buf.WriteByte(',')
+		}
+		buf.Write(data)
+		h.Write([]byte(a.ID))
+		if a.At.Before(oldest) {
+			oldest = a.At
+		}
+	}
+	buf.WriteByte(']')
+	if buf.Len() > MaxActionBatchBytes {
+		return false, invalid("action batch of %d bytes", buf.Len())
+	}
+	id := "batch-" + hex.EncodeToString(h.Sum(nil))[:32]
+	msg := nats.NewMsg(ActionBatchSubject(sid))
+	msg.Data = buf.Bytes()
+	msg.Header.Set(jetstream.MsgIDHeader, id)
+	msg.Header.Set(HeaderOriginTime, oldest.UTC().Format(time.RFC3339Nano))
+	return publishRetrying(ctx, js, msg, "action batch", id, log)
 }
 
 func publishRetrying(ctx context.Context, js jetstream.JetStream, msg *nats.Msg, what, id string, log *slog.Logger) (bool, error) {

@@ -27,7 +27,7 @@ func ActionsStreamName(djID string) string { return "ACT_" + djID }
 // ActionsStreamConfig keeps every dancer action, deduplicated by action id
 // within Duplicates (the owner also deduplicates, for anything older).
 func ActionsStreamConfig(djID string) jetstream.StreamConfig {
-	return keptStream(ActionsStreamName(djID), "Pika! dancer actions for DJ "+djID, AllActions, 4096)
+	return keptStream(ActionsStreamName(djID), "Pika! dancer actions for DJ "+djID, AllActions, MaxActionBatchBytes)
 }
 
 // Retention of everything a DJ's streams keep (docs/data.md).

@@ -53,6 +53,10 @@ func SourceSubject(sid string) string { return sourcePrefix + sid }
 // ActionSubject is where a dancer action of session sid is published.
 func ActionSubject(sid string, k ActionKind) string { return actionPrefix + sid + "." + string(k) }
 
+// ActionBatchSubject is where a batch of the session's actions (a JSON
+// array, several kinds) is published.
+func ActionBatchSubject(sid string) string { return actionPrefix + sid + ".batch" }
+
 // ActionFilter matches every action of one session.
 func ActionFilter(sid string) string { return actionPrefix + sid + ".>" }
 

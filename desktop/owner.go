@@ -202,13 +202,19 @@ func (o *Owner) follow(sid string) {
 	o.mu.Unlock()
 }
 
-// onAction folds one stored dancer action.
+// onAction folds one stored message of dancer actions (one, or a batch).
 func (o *Owner) onAction(ctx context.Context, data []byte) {
-	a, err := bus.DecodeAction(data)
+	actions, err := bus.DecodeActions(data)
 	if err != nil {
 		o.log.Warn("undecodable dancer action skipped", "err", err)
-		return
 	}
+	for _, a := range actions {
+		o.foldAction(ctx, a)
+	}
+}
+
+// foldAction folds one dancer action.
+func (o *Owner) foldAction(ctx context.Context, a bus.Action) {
 	for attempt := 0; attempt < 2; attempt++ {
 		o.mu.Lock()
 		if o.sid != a.Session {

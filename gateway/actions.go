@@ -219,7 +219,7 @@ func (g *Gateway) take(f *feed, a bus.Action) (duplicate bool, err error) {
 		return true, nil
 	}
 	ctx, cancel := context.WithTimeout(g.ctx, g.cfg.PublishTimeout)
-	dup, err := bus.PublishAction(ctx, g.cfg.JS, a, g.log)
+	dup, err := f.store.store(ctx, a)
 	cancel()
 	if err != nil {
 		g.log.Error("store action", "session", a.Session, "kind", a.Kind, "err", err)

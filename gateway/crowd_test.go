@@ -78,12 +78,14 @@ func (e *env) storedActions(sid string) []bus.Action {
 		if err != nil {
 			e.t.Fatal(err)
 		}
-		a, err := bus.DecodeAction(m.Data)
+		as, err := bus.DecodeActions(m.Data)
 		if err != nil {
 			e.t.Fatal(err)
 		}
-		if a.Session == sid {
-			out = append(out, a)
+		for _, a := range as {
+			if a.Session == sid {
+				out = append(out, a)
+			}
 		}
 	}
 	return out

@@ -158,7 +158,7 @@ func New(cfg Config) (*Gateway, error) {
 		writers: newWriters(cfg.MaxSockets+1024, cfg.WriteTimeout),
 		ctx:     ctx, cancel: cancel, conns: map[*conn]struct{}{},
 	}
-	g.hub = &hub{js: cfg.JS, stream: cfg.Stream, actionsStream: cfg.ActionsStream, log: cfg.Logger, now: cfg.Now,
+	g.hub = &hub{js: cfg.JS, stream: cfg.Stream, actionsStream: cfg.ActionsStream, log: cfg.Logger, now: cfg.Now, publishTimeout: cfg.PublishTimeout,
 		ringLen: 256, grace: cfg.ListenerGrace, writers: g.writers, ctx: ctx, feeds: map[string]*feed{}}
 	g.dancers = newDancers(cfg.ActionsPerIPPerMinute)
 	// One subscription for every session's tallies: a tally for a session

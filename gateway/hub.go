@@ -22,15 +22,16 @@ var errUnknownSession = errors.New("unknown session")
 
 // hub maps session ids to feeds.
 type hub struct {
-	js            jetstream.JetStream
-	stream        string // session events
-	actionsStream string // dancers' actions
-	log           *slog.Logger
-	now           func() time.Time
-	ringLen       int
-	grace         time.Duration // how long a listener stays counted after its last socket closes
-	writers       *writers
-	ctx           context.Context // the gateway's lifetime: feeds' consumers end with it
+	js             jetstream.JetStream
+	stream         string // session events
+	actionsStream  string // dancers' actions
+	log            *slog.Logger
+	now            func() time.Time
+	ringLen        int
+	publishTimeout time.Duration // bounds storing one message of dancer actions
+	grace          time.Duration // how long a listener stays counted after its last socket closes
+	writers        *writers
+	ctx            context.Context // the gateway's lifetime: feeds' consumers end with it
 
 	mu    sync.Mutex // guards feeds
 	feeds map[string]*feed
@@ -46,6 +47,7 @@ type hub struct {
 // actions and fills their snapshots.
 type feed struct {
 	sid   string
+	store *actionStore  // stores this session's dancer actions, several per disk sync
 	ready chan struct{} // closed once the events and actions stored at creation are folded
 	err   error         // set before ready is closed if loading failed
 
@@ -97,6 +99,10 @@ func (h *hub) get(ctx context.Context, sid string) (*feed, error) {
 		f = &feed{sid: sid, ready: make(chan struct{}), conns: map[*conn]struct{}{},
 			listeners: map[string]*listener{}, idleSince: h.now(), crowd: bus.NewCrowd(),
 			playIdx: map[string]int{}, withheld: map[string]struct{}{}}
+		f.store = newActionStore(sid, h.js, h.publishTimeout, h.log)
+		sctx, stop := context.WithCancel(h.ctx)
+		f.stops = append(f.stops, stop)
+		go f.store.run(sctx)
 		h.feeds[sid] = f
 		go h.start(f)
 	}
@@ -110,8 +116,11 @@ func (h *hub) get(ctx context.Context, sid string) (*feed, error) {
 		h.mu.Lock()
 		if h.feeds[sid] == f {
 			delete(h.feeds, sid) // let the next request try again
+			h.mu.Unlock()
+			f.close() // its action store
+		} else {
+			h.mu.Unlock()
 		}
-		h.mu.Unlock()
 		return nil, f.err
 	}
 	return f, nil
@@ -145,13 +154,16 @@ func (h *hub) start(f *feed) {
 	})
 	if err == nil {
 		err = h.follow(ctx, f, h.actionsStream, bus.ActionFilter(f.sid), false, func(data []byte, subject string) {
-			a, err := bus.DecodeAction(data)
-			if err != nil || a.Session != f.sid {
+			actions, err := bus.DecodeActions(data)
+			if err != nil {
 				h.log.Error("undecodable stored action", "session", f.sid, "subject", subject, "err", err)
-				return
 			}
 			f.mu.Lock()
-			f.foldActionLocked(a)
+			for _, a := range actions {
+				if a.Session == f.sid {
+					f.foldActionLocked(a)
+				}
+			}
 			f.mu.Unlock()
 		})
 	}

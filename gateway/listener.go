@@ -32,8 +32,9 @@ func (l *backoffListener) Accept() (net.Conn, error) {
 	for {
 		c, err := l.Listener.Accept()
 		if err == nil {
-			if tc, ok := c.(*net.TCPConn); ok {
-				_ = tc.SetWriteBuffer(sendBuffer) // best effort: the default only delays noticing a stuck phone
+			// *net.TCPConn has it; a wrapping conn (a test probe) may pass it on.
+			if wb, ok := c.(interface{ SetWriteBuffer(int) error }); ok {
+				_ = wb.SetWriteBuffer(sendBuffer) // best effort: the default only delays noticing a stuck phone
 			}
 			return c, nil
 		}

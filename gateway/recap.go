@@ -31,12 +31,15 @@ func (h *hub) streamRecap(ctx context.Context, sid string, owner bool, now time.
 		return history.Recap{}, err
 	}
 	err = h.readAll(ctx, h.actionsStream, bus.ActionFilter(sid), false, func(data []byte) {
-		a, err := bus.DecodeAction(data)
-		if err != nil || a.Session != sid {
+		actions, err := bus.DecodeActions(data)
+		if err != nil {
 			h.log.Error("recap: undecodable stored action", "session", sid, "err", err)
-			return
 		}
-		f.action(a)
+		for _, a := range actions {
+			if a.Session == sid {
+				f.action(a)
+			}
+		}
 	})
 	if err != nil {
 		return history.Recap{}, err

@@ -123,10 +123,11 @@ func (p *Persister) handle(ctx context.Context, log *slog.Logger, stream string,
 				events = append(events, e)
 			}
 		case kindActions:
-			var a bus.Action
-			if a, err = bus.DecodeAction(m.Data()); err == nil {
-				actions = append(actions, a)
-			}
+			// One action, or a gateway's batch: every valid one is written
+			// even when another in the batch is not.
+			var as []bus.Action
+			as, err = bus.DecodeActions(m.Data())
+			actions = append(actions, as...)
 		}
 		if err != nil {
 			// It can never be written, so retrying would block the stream

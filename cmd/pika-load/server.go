@@ -293,6 +293,15 @@ type probeConn struct {
 	p *probe
 }
 
+// SetWriteBuffer passes the gateway's send-buffer cap on to the socket, so
+// the probe does not change what is measured.
+func (c *probeConn) SetWriteBuffer(n int) error {
+	if wb, ok := c.Conn.(interface{ SetWriteBuffer(int) error }); ok {
+		return wb.SetWriteBuffer(n)
+	}
+	return nil
+}
+
 func (c *probeConn) Write(b []byte) (int, error) {
 	n, err := c.Conn.Write(b)
 	if err == nil {
