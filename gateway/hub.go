@@ -341,10 +341,10 @@ func (h *hub) broadcastLocked(f *feed, data, forDJ []byte) {
 		}
 		return pm
 	}
-	it := outItem{pm: prep(data)}
+	it := outItem{pm: prep(data), pmN: len(data)}
 	dj := it
 	if !bytes.Equal(data, forDJ) {
-		dj = outItem{pm: prep(forDJ)}
+		dj = outItem{pm: prep(forDJ), pmN: len(forDJ)}
 	}
 	for c := range f.conns {
 		item := it

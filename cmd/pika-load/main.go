@@ -60,6 +60,7 @@ func mainErr(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	fs.IntVar(&o.Dancers, "dancers", 1000, "dancers following the DJ's session")
 	fs.IntVar(&o.Foreign, "foreign", 20, "dancers following another (ended) session: must receive nothing of this one")
 	slow := fs.String("slow", "0%", "share of dancers that stop reading (e.g. 10%)")
+	fs.DurationVar(&o.SlowFill, "slow-fill", 3*time.Second, "with --slow: how long the stopped phones ask for snapshots (to fill their buffers) before the plays")
 	fs.IntVar(&o.Sources, "sources", 16, "loopback source addresses 127.0.0.2… (each has ~28k ephemeral ports; the per-address action limit is 1,000/s)")
 	fs.IntVar(&o.DialConc, "dial-concurrency", 64, "dials at once while joining")
 	fs.IntVar(&o.StormConc, "storm-concurrency", 512, "reconnects at once in the storm")

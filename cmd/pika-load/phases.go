@@ -63,9 +63,10 @@ func (r *runner) slowPhase(ctx context.Context) {
 			}
 		}
 	}()
-	// Let the stopped phones fill up, then play while they are stuck.
+	// Let the stopped phones fill up (and, with a long enough --slow-fill,
+	// be dropped), then play.
 	select {
-	case <-time.After(3 * time.Second):
+	case <-time.After(r.o.SlowFill):
 	case <-ctx.Done():
 	}
 	drive := "bus"

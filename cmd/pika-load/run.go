@@ -23,6 +23,7 @@ type options struct {
 	Dancers     int
 	Foreign     int           // dancers following another session (must receive nothing of this one)
 	Slow        float64       // fraction of dancers that stop reading
+	SlowFill    time.Duration // how long the stopped phones fill their buffers before the plays
 	Sources     int           // loopback source addresses
 	DialConc    int           // dials at once
 	StormConc   int           // reconnects at once in the storm

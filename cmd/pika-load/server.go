@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/nats-io/nats.go/jetstream"
@@ -300,6 +301,15 @@ func (c *probeConn) SetWriteBuffer(n int) error {
 		return wb.SetWriteBuffer(n)
 	}
 	return nil
+}
+
+// SyscallConn passes the socket on, so the gateway can ask the kernel how
+// full its send buffer is (its slow lane) through the probe.
+func (c *probeConn) SyscallConn() (syscall.RawConn, error) {
+	if sc, ok := c.Conn.(syscall.Conn); ok {
+		return sc.SyscallConn()
+	}
+	return nil, errors.New("not a system socket")
 }
 
 func (c *probeConn) Write(b []byte) (int, error) {
