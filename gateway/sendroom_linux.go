@@ -14,6 +14,11 @@ import (
 // be asked. *size caches the buffer's size (0: not read yet): it is fixed
 // once accepted, and each write saves a system call.
 func sendRoom(nc net.Conn, size *int) (room int, ok bool) {
+	// fasthttp hands a hijacked socket over wrapped; UnsafeConn is the
+	// socket itself.
+	if u, isWrapped := nc.(interface{ UnsafeConn() net.Conn }); isWrapped {
+		nc = u.UnsafeConn()
+	}
 	sc, isSys := nc.(syscall.Conn)
 	if !isSys {
 		return 0, false
