@@ -4,10 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
-	"strings"
 	"time"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/nats-io/nats.go"
 
@@ -131,17 +128,4 @@ func sameStatus(a, b bus.SourceStatus) bool {
 
 // clean makes s one line of at most max characters: errors from a DJ
 // program's files can hold newlines and anything else.
-func clean(s string, max int) string {
-	s = strings.ToValidUTF8(s, "�")
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return ' '
-		}
-		return r
-	}, s)
-	s = strings.TrimSpace(s)
-	if utf8.RuneCountInString(s) > max {
-		s = string([]rune(s)[:max-1]) + "…"
-	}
-	return s
-}
+func clean(s string, max int) string { return bus.CleanText(s, max) }

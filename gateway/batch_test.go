@@ -85,7 +85,7 @@ func TestActionStoreGroupsWhatWaits(t *testing.T) {
 
 type storedMsg struct {
 	subject string
-	actions int
+	actions []bus.Action
 }
 
 // actionMessages lists the actions stream's messages in order.
@@ -111,7 +111,7 @@ func (e *env) actionMessages() []storedMsg {
 		if err != nil {
 			e.t.Fatal(err)
 		}
-		out = append(out, storedMsg{subject: m.Subject, actions: len(as)})
+		out = append(out, storedMsg{subject: m.Subject, actions: as})
 	}
 	return out
 }

@@ -62,27 +62,9 @@ func wantError(t *testing.T, what string, r frame, code string) {
 // storedActions reads every action stored for sid.
 func (e *env) storedActions(sid string) []bus.Action {
 	e.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	st, err := e.bus.JS.Stream(ctx, bus.ActionsStreamName(e.bus.DJ))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	info, err := st.Info(ctx)
-	if err != nil {
-		e.t.Fatal(err)
-	}
 	var out []bus.Action
-	for seq := info.State.FirstSeq; seq <= info.State.LastSeq && info.State.Msgs > 0; seq++ {
-		m, err := st.GetMsg(ctx, seq)
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		as, err := bus.DecodeActions(m.Data)
-		if err != nil {
-			e.t.Fatal(err)
-		}
-		for _, a := range as {
+	for _, m := range e.actionMessages() {
+		for _, a := range m.actions {
 			if a.Session == sid {
 				out = append(out, a)
 			}

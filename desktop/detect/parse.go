@@ -10,7 +10,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
 	"unicode/utf16"
 	"unicode/utf8"
 
@@ -537,24 +536,8 @@ func isAlnum(s string) bool {
 	return true
 }
 
-// clean makes a field safe for the bus contract: no control characters,
-// trimmed, at most limit characters.
-func clean(s string, limit int) string {
-	if !utf8.ValidString(s) {
-		s = strings.ToValidUTF8(s, "\uFFFD")
-	}
-	s = strings.Map(func(r rune) rune {
-		if unicode.IsControl(r) {
-			return ' '
-		}
-		return r
-	}, s)
-	s = strings.TrimSpace(s)
-	if utf8.RuneCountInString(s) > limit {
-		s = strings.TrimSpace(string([]rune(s)[:limit]))
-	}
-	return s
-}
+// clean makes a field safe for the bus contract.
+func clean(s string, limit int) string { return bus.CleanText(s, limit) }
 
 // finish completes a pending entry with its path line. It reports false
 // when nothing usable as a title is left.
