@@ -8,7 +8,9 @@
 //   2. the console starts the "Tempo check" poll; both phones show it;
 //   3. phone 1 votes option 0, phone 2 option 2; the console and both phones
 //      show 1 / 0 / 1;
-// saves phone1.png, phone2.png and console.png into --shots and prints OK.
+// The console shows the laptop's source status line (the dancer pages never
+// do). Saves phone1.png, phone2.png, console.png and console-phone.png
+// (the console at 390×844) into --shots and prints OK.
 // On failure: the reason and every page's console errors on stderr, exit 1.
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -67,6 +69,18 @@ try {
     await until(page, name, () => document.body.dataset.conn === 'live', null, () => 'data-conn=' + document.body.dataset.conn + ', data-view=' + document.body.dataset.view);
   }
   process.stdout.write('READY\n');
+
+  run.step = 'source status';
+  // The laptop's detector status reaches the console (and only the console)
+  // as soon as it opens: which program, and the last track it saw.
+  await until(dj, 'the console', () => {
+    const el = document.querySelector('[data-testid="console-source"]');
+    return !!el && !el.hidden && el.getAttribute('data-state') === 'reading' && /Following .*Slow Burn Sunday/.test(el.textContent || '');
+  }, null, () => {
+    const el = document.querySelector('[data-testid="console-source"]');
+    return el ? 'hidden=' + el.hidden + ' state=' + el.getAttribute('data-state') + ' text=' + el.textContent : 'no source line';
+  });
+  if (await p1.isVisible('[data-testid="console-source"]')) await fail('a dancer page shows the DJ source status');
 
   run.step = 'like';
   await until(p1, 'phone 1', () => document.body.dataset.view === 'playing', null, () => 'data-view=' + document.body.dataset.view + ' (nothing playing?)');
@@ -129,6 +143,14 @@ try {
   await p1.screenshot({ path: join(shots, 'phone1.png') });
   await p2.screenshot({ path: join(shots, 'phone2.png') });
   await dj.screenshot({ path: join(shots, 'console.png') });
+  // The console as a DJ holds it in a phone, in a dark booth.
+  const djPhone = await (await phone(run.browser)).newPage();
+  watch(djPhone, 'console (phone)');
+  await djPhone.goto(consoleURL, { waitUntil: 'domcontentloaded', timeout });
+  await until(djPhone, 'the console (phone)', () => document.body.dataset.conn === 'live' && !document.querySelector('[data-testid="console-source"]')?.hidden, null,
+    () => 'data-conn=' + document.body.dataset.conn);
+  await djPhone.waitForTimeout(500);
+  await djPhone.screenshot({ path: join(shots, 'console-phone.png') });
   process.stdout.write('OK\n');
   await run.browser.close();
   process.exit(0);
