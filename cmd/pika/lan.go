@@ -264,6 +264,8 @@ func (a *app) source(cfg lanConfig, log *slog.Logger) (src detect.Source, name, 
 				if !f.Ready {
 					fmt.Fprintf(a.stdout, "%s: %s\n", p.Name, f.Why)
 				}
+			} else if p.Locate != nil {
+				fmt.Fprintf(a.stdout, "%s was not found in its usual places on this computer; if it keeps its files elsewhere, say where with --watch.\n", p.Name)
 			}
 		}
 	case cfg.Watch != "":
@@ -463,7 +465,11 @@ func (a *app) banner(cfg lanConfig, id bus.Identity, bound string, src detect.So
 	case cfg.Demo:
 		fmt.Fprintf(w, "  Playing the demo list, one track every %s.\n", cfg.DemoEvery)
 	case src != nil:
-		fmt.Fprintf(w, "  Following %s (%s).\n", src.Status().Path, src.Name())
+		if path := src.Status().Path; path != "" {
+			fmt.Fprintf(w, "  Following %s (%s).\n", path, src.Name())
+		} else {
+			fmt.Fprintf(w, "  Following %s.\n", src.Name())
+		}
 	}
 	if a.typing() {
 		fmt.Fprintln(w, "  Type \"Artist - Title\" and Enter to record a play by hand; /help for more.")
