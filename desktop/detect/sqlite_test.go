@@ -1,37 +1,35 @@
-package detect
+package detect_test
+
+// These tests use the package from outside, as a DJ program's source does,
+// so they can open their writer with detecttest, which imports detect.
 
 import (
 	"context"
 	"database/sql"
 	"errors"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/pika-dj/pika/desktop/detect"
+	"github.com/pika-dj/pika/desktop/detect/detecttest"
 )
 
-// openWriter opens path as a DJ program would: read-write, WAL, automatic
-// checkpoints off, so committed rows stay in the -wal file.
+// openWriter opens path as a DJ program would (read-write, WAL, automatic
+// checkpoints off, so committed rows stay in the -wal file) and makes the
+// plays table.
 func openWriter(t *testing.T, path string) *sql.DB {
 	t.Helper()
-	u := url.URL{Scheme: "file", Path: filepath.ToSlash(path), OmitHost: true, RawQuery: "_pragma=journal_mode(WAL)&_pragma=wal_autocheckpoint(0)"}
-	db, err := sql.Open("sqlite", u.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	db.SetMaxOpenConns(1)
-	t.Cleanup(func() { db.Close() })
-	if _, err := db.Exec("CREATE TABLE plays (id INTEGER PRIMARY KEY, title TEXT)"); err != nil {
-		t.Fatal(err)
-	}
+	db := detecttest.OpenSQLiteWriter(t, path, true)
+	detecttest.MustExec(t, db, "CREATE TABLE plays (id INTEGER PRIMARY KEY, title TEXT)")
 	return db
 }
 
 func countPlays(ctx context.Context, path string) (n int, err error) {
-	err = ReadSQLite(ctx, path, func(ctx context.Context, db *sql.DB) error {
+	err = detect.ReadSQLite(ctx, path, func(ctx context.Context, db *sql.DB) error {
 		return db.QueryRowContext(ctx, "SELECT count(*) FROM plays").Scan(&n)
 	})
 	return n, err
@@ -65,15 +63,8 @@ func TestReadSQLiteSeesRowsOnlyInTheWAL(t *testing.T) {
 
 func TestReadSQLiteRetriesALockThenSaysSo(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "lib.db")
-	w, err := sql.Open("sqlite", "file:"+path) // rollback journal: a writer blocks readers
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer w.Close()
-	w.SetMaxOpenConns(1)
-	if _, err := w.Exec("CREATE TABLE plays (id INTEGER PRIMARY KEY, title TEXT); INSERT INTO plays(title) VALUES ('a')"); err != nil {
-		t.Fatal(err)
-	}
+	w := detecttest.OpenSQLiteWriter(t, path, false) // rollback journal: a writer blocks readers
+	detecttest.MustExec(t, w, "CREATE TABLE plays (id INTEGER PRIMARY KEY, title TEXT); INSERT INTO plays(title) VALUES ('a')")
 	ctx := context.Background()
 	conn, err := w.Conn(ctx)
 	if err != nil {
@@ -99,7 +90,7 @@ func TestReadSQLiteRetriesALockThenSaysSo(t *testing.T) {
 	}
 	defer conn.ExecContext(ctx, "ROLLBACK")
 	_, err = countPlays(ctx, path)
-	if err == nil || !IsBusy(err) || !strings.Contains(err.Error(), "locked by its program") {
+	if err == nil || !detect.IsBusy(err) || !strings.Contains(err.Error(), "locked by its program") {
 		t.Fatalf("a lock held throughout: err = %v, want one that says the database stayed locked", err)
 	}
 }
@@ -107,18 +98,18 @@ func TestReadSQLiteRetriesALockThenSaysSo(t *testing.T) {
 func TestRequireColumnsNamesWhatIsMissing(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "m.db")
 	openWriter(t, path)
-	err := ReadSQLite(context.Background(), path, func(ctx context.Context, db *sql.DB) error {
-		return RequireColumns(ctx, db, "Example DJ", "plays", "id", "title", "deck")
+	err := detect.ReadSQLite(context.Background(), path, func(ctx context.Context, db *sql.DB) error {
+		return detect.RequireColumns(ctx, db, "Example DJ", "plays", "id", "title", "deck")
 	})
-	var se *SchemaError
-	if !errors.As(err, &se) || !errors.Is(err, ErrUnsupported) || len(se.Missing) != 1 || se.Missing[0] != "deck" {
+	var se *detect.SchemaError
+	if !errors.As(err, &se) || !errors.Is(err, detect.ErrUnsupported) || len(se.Missing) != 1 || se.Missing[0] != "deck" {
 		t.Fatalf("err = %v, want a schema error missing deck", err)
 	}
 	if !strings.Contains(err.Error(), "Example DJ") {
 		t.Fatalf("%q should name the program", err)
 	}
-	err = ReadSQLite(context.Background(), path, func(ctx context.Context, db *sql.DB) error {
-		return RequireColumns(ctx, db, "Example DJ", "history", "id")
+	err = detect.ReadSQLite(context.Background(), path, func(ctx context.Context, db *sql.DB) error {
+		return detect.RequireColumns(ctx, db, "Example DJ", "history", "id")
 	})
 	if !errors.As(err, &se) || se.Missing != nil || !strings.Contains(err.Error(), "no history table") {
 		t.Fatalf("err = %v, want a missing-table schema error", err)
@@ -130,7 +121,7 @@ func TestRequireColumnsNamesWhatIsMissing(t *testing.T) {
 func TestPolledKeepsReadingUnderAStreamOfEvents(t *testing.T) {
 	dir := t.TempDir()
 	var reads atomic.Int64
-	p, err := NewPolled(PolledConfig{Name: "test", Hints: []string{dir}, Read: func(context.Context) ([]Deck, error) {
+	p, err := detect.NewPolled(detect.PolledConfig{Name: "test", Hints: []string{dir}, Read: func(context.Context) ([]detect.Deck, error) {
 		reads.Add(1)
 		return nil, nil
 	}})
@@ -139,7 +130,7 @@ func TestPolledKeepsReadingUnderAStreamOfEvents(t *testing.T) {
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx, func(context.Context, Entry) error { return nil }) }()
+	go func() { done <- p.Run(ctx, func(context.Context, detect.Entry) error { return nil }) }()
 	deadline := time.Now().Add(10 * time.Second)
 	for reads.Load() < 10 && time.Now().Before(deadline) {
 		if err := os.WriteFile(filepath.Join(dir, "program.log"), []byte(time.Now().String()), 0o644); err != nil {

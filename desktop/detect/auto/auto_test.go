@@ -1,27 +1,14 @@
 package auto
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/pika-dj/pika/desktop/detect"
+	"github.com/pika-dj/pika/desktop/detect/detecttest"
 )
-
-func mkfile(t *testing.T, path string, mod time.Time, body string) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, []byte(body), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chtimes(path, mod, mod); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // TestDetectPicksTheProgramUsedLast lays out fake home folders as each OS
 // has them, with several DJ programs installed, and checks the choice: the
@@ -32,8 +19,8 @@ func TestDetectPicksTheProgramUsedLast(t *testing.T) {
 
 	t.Run("macOS: Serato used an hour ago, Mixxx two days ago", func(t *testing.T) {
 		home := t.TempDir()
-		mkfile(t, filepath.Join(home, "Library", "Application Support", "Serato", "Library", "master.sqlite"), hoursAgo(1), "x")
-		mkfile(t, filepath.Join(home, "Library", "Containers", "org.mixxx.mixxx", "Data", "Library", "Application Support", "Mixxx", "mixxxdb.sqlite"), hoursAgo(48), "x")
+		detecttest.MkFile(t, filepath.Join(home, "Library", "Application Support", "Serato", "Library", "master.sqlite"), "x", hoursAgo(1))
+		detecttest.MkFile(t, filepath.Join(home, "Library", "Containers", "org.mixxx.mixxx", "Data", "Library", "Application Support", "Mixxx", "mixxxdb.sqlite"), "x", hoursAgo(48))
 		r := Detect(detect.Env{Home: home, GOOS: "darwin"}, All(), now)
 		if r.Chosen == nil || r.Chosen.Product.ID != "serato" {
 			t.Fatalf("chose %+v; report %s", r.Chosen, r.Why)
@@ -48,14 +35,12 @@ func TestDetectPicksTheProgramUsedLast(t *testing.T) {
 	t.Run("Windows: Mixxx newer than Serato", func(t *testing.T) {
 		home := t.TempDir() + `\Users\dj`
 		vars := map[string]string{"APPDATA": home + `\AppData\Roaming`, "LOCALAPPDATA": home + `\AppData\Local`, "USERPROFILE": home}
-		env := detect.Env{Home: home, GOOS: "windows", Getenv: func(k string) string { return vars[k] }}
-		mkfile(t, home+`\AppData\Roaming\Serato\Library\master.sqlite`, hoursAgo(30), "x")
+		env := detecttest.Env(home, "windows", vars)
+		detecttest.MkFile(t, home+`\AppData\Roaming\Serato\Library\master.sqlite`, "x", hoursAgo(30))
 		// On this machine a Windows path is one oddly named entry: Mixxx
 		// checks its folder exists, then the database "in" it.
-		if err := os.MkdirAll(home+`\AppData\Local\Mixxx`, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		mkfile(t, home+`\AppData\Local\Mixxx\mixxxdb.sqlite`, hoursAgo(0.1), "x")
+		detecttest.MkDir(t, home+`\AppData\Local\Mixxx`)
+		detecttest.MkFile(t, home+`\AppData\Local\Mixxx\mixxxdb.sqlite`, "x", hoursAgo(0.1))
 		r := Detect(env, All(), now)
 		if r.Chosen == nil || r.Chosen.Product.ID != "mixxx" {
 			t.Fatalf("chose %+v; report %s", r.Chosen, r.Why)
@@ -70,9 +55,9 @@ func TestDetectPicksTheProgramUsedLast(t *testing.T) {
 		// VirtualDJ with its history switched off, used just now; Mixxx on
 		// Linux used yesterday.
 		vdj := filepath.Join(home, "Documents", "VirtualDJ")
-		mkfile(t, filepath.Join(vdj, "settings.xml"), now, `<?xml version="1.0" encoding="UTF-8"?><settings><writeHistory>no</writeHistory></settings>`)
-		mkfile(t, filepath.Join(vdj, "database.xml"), now, `<?xml version="1.0"?><VirtualDJ_Database Version="2024"></VirtualDJ_Database>`)
-		mkfile(t, filepath.Join(home, ".mixxx", "mixxxdb.sqlite"), hoursAgo(24), "x")
+		detecttest.MkFile(t, filepath.Join(vdj, "settings.xml"), `<?xml version="1.0" encoding="UTF-8"?><settings><writeHistory>no</writeHistory></settings>`, now)
+		detecttest.MkFile(t, filepath.Join(vdj, "database.xml"), `<?xml version="1.0"?><VirtualDJ_Database Version="2024"></VirtualDJ_Database>`, now)
+		detecttest.MkFile(t, filepath.Join(home, ".mixxx", "mixxxdb.sqlite"), "x", hoursAgo(24))
 		r := Detect(detect.Env{Home: home, GOOS: "linux"}, All(), now)
 		if r.Chosen == nil || r.Chosen.Product.ID != "mixxx" {
 			t.Fatalf("chose %+v; report %s", r.Chosen, r.Why)
@@ -84,7 +69,7 @@ func TestDetectPicksTheProgramUsedLast(t *testing.T) {
 
 	t.Run("only a program that is not set up: say what to switch on", func(t *testing.T) {
 		home := t.TempDir()
-		mkfile(t, filepath.Join(home, "Documents", "DJUCED", "DJUCED.db"), now, "x")
+		detecttest.MkFile(t, filepath.Join(home, "Documents", "DJUCED", "DJUCED.db"), "x", now)
 		r := Detect(detect.Env{Home: home, GOOS: "darwin"}, All(), now)
 		if r.Chosen != nil || !strings.Contains(r.Why, "DJUCED was found but cannot be followed yet") {
 			t.Fatalf("chose %+v; why %q", r.Chosen, r.Why)

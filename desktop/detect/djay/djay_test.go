@@ -7,31 +7,20 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/pika-dj/pika/desktop/detect"
+	"github.com/pika-dj/pika/desktop/detect/detecttest"
 )
 
 func TestLocate(t *testing.T) {
-	mk := func(t *testing.T, path string) {
-		t.Helper()
-		// A Windows layout built on another OS is one long name with
-		// backslashes in it; os.Stat finds it all the same.
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte("x"), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
 	t.Run("macOS", func(t *testing.T) {
 		home := t.TempDir()
 		env := detect.Env{Home: home, GOOS: "darwin"}
 		db := filepath.Join(home, "Music", "djay", "djay Media Library.djayMediaLibrary", "MediaLibrary.db")
-		mk(t, db)
-		mk(t, db+"-wal")
+		detecttest.MkFile(t, db, "x", time.Time{})
+		detecttest.MkFile(t, db+"-wal", "x", time.Time{})
 		later := time.Now().Add(time.Hour).Truncate(time.Second)
 		if err := os.Chtimes(db+"-wal", later, later); err != nil {
 			t.Fatal(err)
@@ -49,14 +38,11 @@ func TestLocate(t *testing.T) {
 	})
 	t.Run("Windows", func(t *testing.T) {
 		profile := t.TempDir()
-		env := detect.Env{Home: "/nowhere", GOOS: "windows", Getenv: func(k string) string {
-			if k == "USERPROFILE" {
-				return profile
-			}
-			return ""
-		}}
+		env := detecttest.Env("/nowhere", "windows", map[string]string{"USERPROFILE": profile})
 		db := env.Join(profile, "Music", "djay", "djay Media Library", "MediaLibrary.db")
-		mk(t, db)
+		// A Windows layout built on another OS is one long name with
+		// backslashes in it; os.Stat finds it all the same.
+		detecttest.MkFile(t, db, "x", time.Time{})
 		got := Locate(env)
 		if len(got) != 1 || got[0].Path != db || !got[0].Ready {
 			t.Fatalf("got %+v", got)
@@ -64,9 +50,7 @@ func TestLocate(t *testing.T) {
 	})
 	t.Run("folder without a database", func(t *testing.T) {
 		home := t.TempDir()
-		if err := os.MkdirAll(filepath.Join(home, "Music", "djay", "djay Media Library.djayMediaLibrary"), 0o755); err != nil {
-			t.Fatal(err)
-		}
+		detecttest.MkDir(t, filepath.Join(home, "Music", "djay", "djay Media Library.djayMediaLibrary"))
 		got := Locate(detect.Env{Home: home, GOOS: "darwin"})
 		if len(got) != 1 || got[0].Ready || !strings.Contains(got[0].Why, "open djay Pro") {
 			t.Fatalf("got %+v", got)
@@ -74,7 +58,7 @@ func TestLocate(t *testing.T) {
 	})
 	t.Run("not installed, and Linux", func(t *testing.T) {
 		home := t.TempDir()
-		mk(t, filepath.Join(home, "Music", "djay", "djay Media Library.djayMediaLibrary", "MediaLibrary.db"))
+		detecttest.MkFile(t, filepath.Join(home, "Music", "djay", "djay Media Library.djayMediaLibrary", "MediaLibrary.db"), "x", time.Time{})
 		for _, env := range []detect.Env{{Home: t.TempDir(), GOOS: "darwin"}, {Home: t.TempDir(), GOOS: "windows"}, {Home: home, GOOS: "linux"}} {
 			if got := Locate(env); got != nil {
 				t.Errorf("%s: got %+v", env.GOOS, got)
@@ -83,48 +67,27 @@ func TestLocate(t *testing.T) {
 	})
 }
 
-// fakeClock is a clock a test moves by hand.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-func titles(decks []detect.Deck) []string {
-	var out []string
-	for _, d := range decks {
-		out = append(out, d.Deck+":"+d.Entry.Title)
-	}
-	return out
-}
-
 func TestReadWaitsForTheAnalysisWrite(t *testing.T) {
 	for _, mac := range []bool{false, true} {
 		lib := newLibrary(t, t.TempDir())
-		clock := &fakeClock{t: start.Add(-time.Minute)}
+		clock := detecttest.NewClock(start.Add(-time.Minute))
 		r := newReader(config{Path: lib.path, Now: clock.Now})
 		ctx := context.Background()
 		if d, err := r.read(ctx); err != nil || d != nil {
 			t.Fatalf("first read of an empty history: %v %v", d, err)
 		}
 
-		clock.t = start
+		clock.Set(start)
 		lib.addPlay(play{uuid: "item-1", deck: 1, start: start, origin: "explorer", track: tLocal}, mac)
 		if d, err := r.read(ctx); err != nil || d != nil {
-			t.Fatalf("at the row: %v %v, want nothing yet", titles(d), err)
+			t.Fatalf("at the row: %v %v, want nothing yet", detecttest.DeckTitles(d), err)
 		}
-		clock.Add(300 * time.Millisecond)
+		clock.Advance(300 * time.Millisecond)
 		lib.analyse(tLocal, mac) // djay's second write
-		clock.Add(10 * time.Millisecond)
+		clock.Advance(10 * time.Millisecond)
 		d, err := r.read(ctx)
 		if err != nil || len(d) != 1 {
-			t.Fatalf("after the analysis: %v %v, want the play (analysis and location both there)", titles(d), err)
+			t.Fatalf("after the analysis: %v %v, want the play (analysis and location both there)", detecttest.DeckTitles(d), err)
 		}
 		e := d[0].Entry
 		if d[0].Deck != "1" || !d[0].Played || d[0].Level != detect.Unknown {
@@ -139,20 +102,20 @@ func TestReadWaitsForTheAnalysisWrite(t *testing.T) {
 			t.Errorf("ID %q", e.ID)
 		}
 		if d, _ := r.read(ctx); d != nil {
-			t.Errorf("announced again: %v", titles(d))
+			t.Errorf("announced again: %v", detecttest.DeckTitles(d))
 		}
 
 		// A track djay never analyses goes out after AnalysisDelay without BPM.
-		clock.Add(time.Minute)
+		clock.Advance(time.Minute)
 		lib.addPlay(play{uuid: "item-2", deck: 2, start: clock.Now(), origin: "spotify", isrc: "USINV2600042", track: tStream}, mac)
 		if d, _ := r.read(ctx); d != nil {
-			t.Fatalf("at once: %v", titles(d))
+			t.Fatalf("at once: %v", detecttest.DeckTitles(d))
 		}
-		clock.Add(AnalysisDelay - time.Millisecond)
+		clock.Advance(AnalysisDelay - time.Millisecond)
 		if d, _ := r.read(ctx); d != nil {
-			t.Fatalf("before the delay: %v", titles(d))
+			t.Fatalf("before the delay: %v", detecttest.DeckTitles(d))
 		}
-		clock.Add(time.Millisecond)
+		clock.Advance(time.Millisecond)
 		d, err = r.read(ctx)
 		if err != nil || len(d) != 1 || d[0].Deck != "2" || d[0].Entry.BPM != 0 || d[0].Entry.ISRC != "USINV2600042" {
 			t.Fatalf("after the delay: %+v %v", d, err)
@@ -170,7 +133,7 @@ func TestReadSkipsEarlierSetsButNotATrackJustStarted(t *testing.T) {
 	id := func() string {
 		d, err := newReader(config{Path: lib.path, Now: func() time.Time { return start }}).read(context.Background())
 		if err != nil || len(d) != 1 || d[0].Entry.Title != tWindows.title {
-			t.Fatalf("got %v %v, want only the track started 3 s ago", titles(d), err)
+			t.Fatalf("got %v %v, want only the track started 3 s ago", detecttest.DeckTitles(d), err)
 		}
 		return d[0].Entry.ID
 	}
@@ -179,55 +142,9 @@ func TestReadSkipsEarlierSetsButNotATrackJustStarted(t *testing.T) {
 	}
 }
 
-// collect runs src and gathers what it emits.
-type collected struct {
-	mu sync.Mutex
-	es []detect.Entry
-}
-
-func (c *collected) emit(_ context.Context, e detect.Entry) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.es = append(c.es, e)
-	return nil
-}
-
-func (c *collected) wait(t testing.TB, n int) []detect.Entry {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		c.mu.Lock()
-		if len(c.es) >= n {
-			out := append([]detect.Entry(nil), c.es...)
-			c.mu.Unlock()
-			return out
-		}
-		c.mu.Unlock()
-		time.Sleep(5 * time.Millisecond)
-	}
-	t.Fatalf("only %d of %d plays arrived in 10 s", len(c.es), n)
-	return nil
-}
-
-func run(t testing.TB, src detect.Source) *collected {
-	c := &collected{}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- src.Run(ctx, c.emit) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	})
-	return c
-}
-
 func TestSourceFollowsDecksOneAndTwo(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "djay Media Library.djayMediaLibrary")
-	if err := os.Mkdir(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	detecttest.MkDir(t, dir)
 	lib := newLibrary(t, dir)
 	lib.addPlay(play{uuid: "old", deck: 1, start: time.Now().Add(-time.Hour), origin: "explorer", track: tWindows}, true)
 	// A long AnalysisDelay: a busy test machine must not let it run out
@@ -236,8 +153,8 @@ func TestSourceFollowsDecksOneAndTwo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := run(t, src)
-	waitRead(t, src)
+	c := detecttest.RunSource(t, src)
+	c.WaitRead(t)
 
 	now := time.Now()
 	lib.addPlay(play{uuid: "p1", deck: 1, start: now, origin: "explorer", track: tLocal}, true)
@@ -246,27 +163,18 @@ func TestSourceFollowsDecksOneAndTwo(t *testing.T) {
 	lib.addPlay(play{uuid: "p2", deck: 2, start: now.Add(time.Second), origin: "explorer", track: tWindows}, false)
 	lib.analyse(tWindows, false)
 
-	es := c.wait(t, 2)
+	es := c.Wait(t, 2)
 	if len(es) != 2 || es[0].Deck != "1" || es[1].Deck != "2" {
 		t.Fatalf("got %+v", es)
 	}
 	if es[0].BPM != 96 || es[0].Path == "" || es[1].BPM != 102.5 || es[1].Path != `D:\Music\WCS\Cafe Groove.flac` {
 		t.Errorf("analysis missing: %+v", es)
 	}
+	// The source records its last play just after emit returns: one more
+	// read and it has.
+	c.Reads(t, 1)
 	if st := src.Status(); st.Err != "" || st.LastEntry == nil || st.LastEntry.Title != tWindows.title {
 		t.Errorf("status %+v", st)
-	}
-}
-
-// waitRead waits for src's first good read, so rows written after it are new.
-func waitRead(t testing.TB, src detect.Source) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for src.Status().LastReadAt.IsZero() {
-		if time.Now().After(deadline) {
-			t.Fatalf("no read in 10 s: %+v", src.Status())
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 
@@ -276,29 +184,10 @@ func TestLockedLibrary(t *testing.T) {
 	lock := func(t *testing.T) (path string, release func()) {
 		dir := t.TempDir()
 		path = filepath.Join(dir, dbName)
-		db := openDB(t, path, "journal_mode(DELETE)")
-		mustExec(t, db, `CREATE TABLE database2 (rowid INTEGER PRIMARY KEY, collection CHAR NOT NULL, key CHAR NOT NULL, data BLOB, metadata BLOB)`)
-		conn, err := db.Conn(context.Background())
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := conn.ExecContext(context.Background(), "BEGIN EXCLUSIVE"); err != nil {
-			t.Fatal(err)
-		}
-		if _, err := conn.ExecContext(context.Background(), "INSERT INTO database2 (collection, key, data) VALUES ('historySessionItems', 'k', ?)",
-			encodeItem(play{uuid: "k", deck: 1, start: start, track: tLocal}, false)); err != nil {
-			t.Fatal(err)
-		}
-		var once sync.Once
-		release = func() {
-			once.Do(func() {
-				if _, err := conn.ExecContext(context.Background(), "COMMIT"); err != nil {
-					t.Error(err)
-				}
-				conn.Close()
-			})
-		}
-		t.Cleanup(release)
+		db := detecttest.OpenSQLiteWriter(t, path, false)
+		detecttest.MustExec(t, db, `CREATE TABLE database2 (rowid INTEGER PRIMARY KEY, collection CHAR NOT NULL, key CHAR NOT NULL, data BLOB, metadata BLOB)`)
+		release = detecttest.HoldWriteLock(t, db, "INSERT INTO database2 (collection, key, data) VALUES ('historySessionItems', 'k', ?)",
+			encodeItem(play{uuid: "k", deck: 1, start: start, track: tLocal}, false))
 		return path, release
 	}
 	t.Run("stays locked", func(t *testing.T) {
@@ -324,8 +213,8 @@ func TestLockedLibrary(t *testing.T) {
 
 func TestUnsupportedLibrary(t *testing.T) {
 	dir := t.TempDir()
-	db := openDB(t, filepath.Join(dir, dbName), "journal_mode(WAL)")
-	mustExec(t, db, `CREATE TABLE database3 (rowid INTEGER PRIMARY KEY, collection CHAR, key CHAR, data BLOB)`)
+	db := detecttest.OpenSQLiteWriter(t, filepath.Join(dir, dbName), true)
+	detecttest.MustExec(t, db, `CREATE TABLE database3 (rowid INTEGER PRIMARY KEY, collection CHAR, key CHAR, data BLOB)`)
 	_, err := newReader(config{Path: filepath.Join(dir, dbName)}).read(context.Background())
 	var schema *detect.SchemaError
 	if !errors.As(err, &schema) || !errors.Is(err, detect.ErrUnsupported) {
@@ -340,7 +229,7 @@ func TestUnsupportedLibrary(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	run(t, src)
+	detecttest.RunSource(t, src)
 	deadline := time.Now().Add(10 * time.Second)
 	for !strings.Contains(src.Status().Err, "unsupported djay Pro database") {
 		if time.Now().After(deadline) {
@@ -367,14 +256,14 @@ func BenchmarkDetectionLatency(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	c := run(b, src)
-	waitRead(b, src)
+	c := detecttest.RunSource(b, src)
+	c.WaitRead(b)
 	var total time.Duration
 	b.ResetTimer()
 	for i := range b.N {
 		t0 := time.Now()
 		lib.addPlay(play{uuid: fmt.Sprintf("bench-%d", i), deck: 1 + i%2, start: t0, origin: "explorer", track: tLocal}, false)
-		c.wait(b, i+1)
+		c.Wait(b, i+1)
 		total += time.Since(t0)
 	}
 	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms/detect")

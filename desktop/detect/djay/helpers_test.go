@@ -4,11 +4,12 @@ import (
 	"database/sql"
 	"encoding/binary"
 	"math"
-	"net/url"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/pika-dj/pika/desktop/detect/detecttest"
 )
 
 // tsafWriter encodes TSAF by the grammar djay uses, so fixtures are made
@@ -174,42 +175,19 @@ type library struct {
 func newLibrary(t testing.TB, dir string) *library {
 	t.Helper()
 	path := filepath.Join(dir, dbName)
-	db := openDB(t, path, "journal_mode(WAL)", "wal_autocheckpoint(0)")
-	mustExec(t, db, `CREATE TABLE database2 (rowid INTEGER PRIMARY KEY, collection CHAR NOT NULL,
+	db := detecttest.OpenSQLiteWriter(t, path, true)
+	detecttest.MustExec(t, db, `CREATE TABLE database2 (rowid INTEGER PRIMARY KEY, collection CHAR NOT NULL,
 		key CHAR NOT NULL, data BLOB, metadata BLOB)`)
-	mustExec(t, db, `CREATE UNIQUE INDEX true_primary_key ON database2 (collection, key)`)
-	mustExec(t, db, `CREATE TABLE yap2 (extension CHAR NOT NULL, key CHAR NOT NULL, data BLOB, PRIMARY KEY (extension, key))`)
+	detecttest.MustExec(t, db, `CREATE UNIQUE INDEX true_primary_key ON database2 (collection, key)`)
+	detecttest.MustExec(t, db, `CREATE TABLE yap2 (extension CHAR NOT NULL, key CHAR NOT NULL, data BLOB, PRIMARY KEY (extension, key))`)
 	return &library{t: t, path: path, db: db}
-}
-
-func openDB(t testing.TB, path string, pragmas ...string) *sql.DB {
-	t.Helper()
-	q := url.Values{}
-	for _, p := range pragmas {
-		q.Add("_pragma", p)
-	}
-	u := url.URL{Scheme: "file", Path: filepath.ToSlash(path), OmitHost: true, RawQuery: q.Encode()}
-	db, err := sql.Open("sqlite", u.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	db.SetMaxOpenConns(1)
-	t.Cleanup(func() { db.Close() })
-	return db
-}
-
-func mustExec(t testing.TB, db *sql.DB, q string, args ...any) {
-	t.Helper()
-	if _, err := db.Exec(q, args...); err != nil {
-		t.Fatal(err)
-	}
 }
 
 // put writes one record as YapDatabase does: insert, or replace by
 // (collection, key) keeping the rowid.
 func (l *library) put(collection, key string, data []byte) {
 	l.t.Helper()
-	mustExec(l.t, l.db, `INSERT INTO database2 (collection, key, data) VALUES (?, ?, ?)
+	detecttest.MustExec(l.t, l.db, `INSERT INTO database2 (collection, key, data) VALUES (?, ?, ?)
 		ON CONFLICT (collection, key) DO UPDATE SET data = excluded.data`, collection, key, data)
 }
 

@@ -5,39 +5,15 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/pika-dj/pika/desktop/detect"
+	"github.com/pika-dj/pika/desktop/detect/detecttest"
 )
-
-func openDB(t testing.TB, path string, pragmas ...string) *sql.DB {
-	t.Helper()
-	q := url.Values{}
-	for _, p := range pragmas {
-		q.Add("_pragma", p)
-	}
-	u := url.URL{Scheme: "file", Path: filepath.ToSlash(path), OmitHost: true, RawQuery: q.Encode()}
-	db, err := sql.Open("sqlite", u.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	db.SetMaxOpenConns(1)
-	t.Cleanup(func() { db.Close() })
-	return db
-}
-
-func mustExec(t testing.TB, db *sql.DB, q string, args ...any) {
-	t.Helper()
-	if _, err := db.Exec(q, args...); err != nil {
-		t.Fatal(err)
-	}
-}
 
 // tracksTable is the part of DJUCED.db's tracks table Pika! reads, with a
 // few of the columns around it.
@@ -49,9 +25,9 @@ const tracksTable = `CREATE TABLE tracks (id INTEGER PRIMARY KEY, type INTEGER, 
 // no automatic checkpoints, so the rows live in the -wal file.
 func newLibrary(t testing.TB, dir string) *sql.DB {
 	t.Helper()
-	db := openDB(t, filepath.Join(dir, dbName), "journal_mode(WAL)", "wal_autocheckpoint(0)")
-	mustExec(t, db, tracksTable)
-	mustExec(t, db, `INSERT INTO tracks (type, artist, title, album, genre, bpm, key, length, absolutepath) VALUES
+	db := detecttest.OpenSQLiteWriter(t, filepath.Join(dir, dbName), true)
+	detecttest.MustExec(t, db, tracksTable)
+	detecttest.MustExec(t, db, `INSERT INTO tracks (type, artist, title, album, genre, bpm, key, length, absolutepath) VALUES
 		(0, 'The Invented Trio', 'Slow Burn Shuffle', 'Late Night Sessions', 'Blues', 96.0, 'Cm', 214.5, '/Users/dj/Music/WCS/Slow Burn Shuffle.mp3'),
 		(0, 'Zoë & The Swingouts', 'Café Groove', 'Sunday Social', 'Soul', 102.5, '8A', 187.25, 'D:\Music\WCS\Cafe Groove.flac'),
 		(0, 'Night Owl Collective', 'Borrowed Sunday', '', 'Pop', 88.0, '7', 240000, '/Users/dj/Music/WCS/Borrowed Sunday.m4a')`)
@@ -61,38 +37,16 @@ func newLibrary(t testing.TB, dir string) *sql.DB {
 func writePlaying(t testing.TB, dir, content string) {
 	t.Helper()
 	// Not atomic, like DJUCED (unverified): a reader may see it half-written.
-	if err := os.WriteFile(filepath.Join(dir, playingName), []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time { c.mu.Lock(); defer c.mu.Unlock(); return c.t }
-func (c *fakeClock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
+	detecttest.MkFile(t, filepath.Join(dir, playingName), content, time.Time{})
 }
 
 var t0 = time.Date(2026, 11, 27, 21, 0, 0, 0, time.UTC)
-
-func summary(decks []detect.Deck) []string {
-	var out []string
-	for _, d := range decks {
-		out = append(out, d.Deck+":"+d.Entry.Title)
-	}
-	return out
-}
 
 func TestReadAnnouncesAChangedDeckOnceStable(t *testing.T) {
 	dir := t.TempDir()
 	newLibrary(t, dir)
 	writePlaying(t, dir, twoDecks)
-	clock := &fakeClock{t: t0}
+	clock := detecttest.NewClock(t0)
 	r := newReader(config{Dir: dir, Now: clock.Now})
 	ctx := context.Background()
 	read := func(step string) []detect.Deck {
@@ -104,26 +58,26 @@ func TestReadAnnouncesAChangedDeckOnceStable(t *testing.T) {
 		return d
 	}
 	if d := read("start"); d != nil {
-		t.Fatalf("decks on screen before Pika! started were announced: %v", summary(d))
+		t.Fatalf("decks on screen before Pika! started were announced: %v", detecttest.DeckTitles(d))
 	}
 
 	// DJUCED loads a track on deck 2; the file is caught half-written first.
 	next := "Slow Burn Shuffle | 1 | The Invented Trio | Late Night Sessions\r\nBorrowed Sunday | 2 | Night Owl Collective | \r\n"
-	clock.Add(time.Minute)
+	clock.Advance(time.Minute)
 	writePlaying(t, dir, next[:len(next)-20])
 	if d := read("half-written"); d != nil {
-		t.Fatalf("half-written: %v", summary(d))
+		t.Fatalf("half-written: %v", detecttest.DeckTitles(d))
 	}
-	clock.Add(100 * time.Millisecond)
+	clock.Advance(100 * time.Millisecond)
 	writePlaying(t, dir, next)
 	if d := read("written"); d != nil {
-		t.Fatalf("at once: %v", summary(d))
+		t.Fatalf("at once: %v", detecttest.DeckTitles(d))
 	}
-	clock.Add(Stable - time.Millisecond)
+	clock.Advance(Stable - time.Millisecond)
 	if d := read("just before stable"); d != nil {
-		t.Fatalf("before Stable: %v", summary(d))
+		t.Fatalf("before Stable: %v", detecttest.DeckTitles(d))
 	}
-	clock.Add(time.Millisecond)
+	clock.Advance(time.Millisecond)
 	d := read("stable")
 	if len(d) != 1 || d[0].Deck != "2" || !d[0].Played || d[0].Level != detect.Unknown {
 		t.Fatalf("got %+v, want deck 2 played", d)
@@ -140,7 +94,7 @@ func TestReadAnnouncesAChangedDeckOnceStable(t *testing.T) {
 	}
 	// Reported again on every read (the Decider announces it once), with
 	// the same identity.
-	clock.Add(time.Second)
+	clock.Advance(time.Second)
 	if d := read("again"); len(d) != 1 || d[0].Entry.ID != e.ID {
 		t.Errorf("again: %+v", d)
 	}
@@ -148,12 +102,12 @@ func TestReadAnnouncesAChangedDeckOnceStable(t *testing.T) {
 	// A flicker (deck 1 rewritten and back within Stable) is not a play.
 	writePlaying(t, dir, strings.Replace(next, "Slow Burn Shuffle", "Something Else", 1))
 	read("flicker")
-	clock.Add(200 * time.Millisecond)
+	clock.Advance(200 * time.Millisecond)
 	writePlaying(t, dir, next)
 	read("back")
-	clock.Add(2 * Stable)
+	clock.Advance(2 * Stable)
 	if d := read("after flicker"); len(d) != 1 || d[0].Deck != "2" {
-		t.Errorf("after a flicker: %v", summary(d))
+		t.Errorf("after a flicker: %v", detecttest.DeckTitles(d))
 	}
 
 	// Deck 1 gets a track (UTF-16 this time, letter case differing from the
@@ -163,7 +117,7 @@ func TestReadAnnouncesAChangedDeckOnceStable(t *testing.T) {
 		t.Fatal(err)
 	}
 	read("deck 1 changed")
-	clock.Add(Stable)
+	clock.Advance(Stable)
 	d = read("deck 1 stable")
 	if len(d) != 2 || d[0].Deck != "1" || d[0].Entry.BPM != 102.5 || d[0].Entry.Key != "8A" || d[0].Entry.Path != `D:\Music\WCS\Cafe Groove.flac` {
 		t.Errorf("got %+v", d)
@@ -188,7 +142,7 @@ func TestReadErrorsForTheDJ(t *testing.T) {
 // announce runs a reader to the announcement of deck 1's new line.
 func announce(t *testing.T, dir string) detect.Entry {
 	t.Helper()
-	clock := &fakeClock{t: t0}
+	clock := detecttest.NewClock(t0)
 	r := newReader(config{Dir: dir, Now: clock.Now})
 	writePlaying(t, dir, "")
 	if _, err := r.read(context.Background()); err != nil {
@@ -196,10 +150,10 @@ func announce(t *testing.T, dir string) detect.Entry {
 	}
 	writePlaying(t, dir, twoDecks)
 	r.read(context.Background())
-	clock.Add(Stable)
+	clock.Advance(Stable)
 	d, err := r.read(context.Background())
 	if err != nil || len(d) != 2 {
-		t.Fatalf("got %v %v, want both decks", summary(d), err)
+		t.Fatalf("got %v %v, want both decks", detecttest.DeckTitles(d), err)
 	}
 	return d[0].Entry
 }
@@ -214,8 +168,8 @@ func TestLibraryProblemsDoNotStopPlays(t *testing.T) {
 	t.Run("unsupported library", func(t *testing.T) {
 		t.Parallel()
 		dir := t.TempDir()
-		db := openDB(t, filepath.Join(dir, dbName), "journal_mode(WAL)")
-		mustExec(t, db, strings.Replace(tracksTable, "key TEXT", "musical_key TEXT", 1))
+		db := detecttest.OpenSQLiteWriter(t, filepath.Join(dir, dbName), true)
+		detecttest.MustExec(t, db, strings.Replace(tracksTable, "key TEXT", "musical_key TEXT", 1))
 		_, err := lookup(context.Background(), filepath.Join(dir, dbName), "a", "b")
 		var schema *detect.SchemaError
 		if !errors.As(err, &schema) || !strings.Contains(err.Error(), "unsupported DJUCED database: table tracks lacks key") {
@@ -252,49 +206,19 @@ func TestLibraryProblemsDoNotStopPlays(t *testing.T) {
 // lockLibrary makes DJUCED.db in rollback-journal mode with a writer
 // inside BEGIN EXCLUSIVE, so no reader gets in until release.
 func lockLibrary(t *testing.T, dir string) (release func()) {
-	db := openDB(t, filepath.Join(dir, dbName), "journal_mode(DELETE)")
-	mustExec(t, db, tracksTable)
-	mustExec(t, db, `INSERT INTO tracks (artist, title, bpm) VALUES ('The Invented Trio', 'Slow Burn Shuffle', 96)`)
-	ctx := context.Background()
-	conn, err := db.Conn(ctx)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := conn.ExecContext(ctx, "BEGIN EXCLUSIVE"); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := conn.ExecContext(ctx, "UPDATE tracks SET playcount = playcount + 1"); err != nil {
-		t.Fatal(err)
-	}
-	var once sync.Once
-	release = func() {
-		once.Do(func() {
-			if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
-				t.Error(err)
-			}
-			conn.Close()
-		})
-	}
-	t.Cleanup(release)
-	return release
+	db := detecttest.OpenSQLiteWriter(t, filepath.Join(dir, dbName), false)
+	detecttest.MustExec(t, db, tracksTable)
+	detecttest.MustExec(t, db, `INSERT INTO tracks (artist, title, bpm) VALUES ('The Invented Trio', 'Slow Burn Shuffle', 96)`)
+	return detecttest.HoldWriteLock(t, db, "UPDATE tracks SET playcount = playcount + 1")
 }
 
 func TestLocate(t *testing.T) {
-	mk := func(t *testing.T, path string) {
-		t.Helper()
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte("x"), 0o644); err != nil {
-			t.Fatal(err)
-		}
-	}
 	t.Run("macOS", func(t *testing.T) {
 		home := t.TempDir()
 		dir := filepath.Join(home, "Documents", "DJUCED")
-		mk(t, filepath.Join(dir, dbName))
-		mk(t, filepath.Join(dir, dbName+"-wal"))
-		mk(t, filepath.Join(dir, playingName))
+		detecttest.MkFile(t, filepath.Join(dir, dbName), "x", time.Time{})
+		detecttest.MkFile(t, filepath.Join(dir, dbName+"-wal"), "x", time.Time{})
+		detecttest.MkFile(t, filepath.Join(dir, playingName), "x", time.Time{})
 		later := time.Now().Add(time.Hour).Truncate(time.Second)
 		if err := os.Chtimes(filepath.Join(dir, dbName+"-wal"), later, later); err != nil {
 			t.Fatal(err)
@@ -306,86 +230,29 @@ func TestLocate(t *testing.T) {
 	})
 	t.Run("Windows, not set up", func(t *testing.T) {
 		profile := t.TempDir()
-		env := detect.Env{Home: "/nowhere", GOOS: "windows", Getenv: func(k string) string {
-			if k == "USERPROFILE" {
-				return profile
-			}
-			return ""
-		}}
+		env := detecttest.Env("/nowhere", "windows", map[string]string{"USERPROFILE": profile})
 		dir := env.Join(profile, "Documents", "DJUCED")
 		// A Windows layout built on another OS: names with backslashes.
-		if err := os.MkdirAll(dir, 0o755); err != nil {
-			t.Fatal(err)
-		}
-		mk(t, env.Join(dir, dbName))
+		detecttest.MkDir(t, dir)
+		detecttest.MkFile(t, env.Join(dir, dbName), "x", time.Time{})
 		got := Locate(env)
 		if len(got) != 1 || got[0].Ready || got[0].Path != dir || !strings.Contains(got[0].Why, "turn on Settings → Record → Text File Output in DJUCED") {
 			t.Fatalf("got %+v", got)
 		}
-		mk(t, env.Join(dir, playingName))
+		detecttest.MkFile(t, env.Join(dir, playingName), "x", time.Time{})
 		if got := Locate(env); len(got) != 1 || !got[0].Ready {
 			t.Fatalf("with playing.txt: %+v", got)
 		}
 	})
 	t.Run("not installed, and Linux", func(t *testing.T) {
 		home := t.TempDir()
-		mk(t, filepath.Join(home, "Documents", "DJUCED", playingName))
+		detecttest.MkFile(t, filepath.Join(home, "Documents", "DJUCED", playingName), "x", time.Time{})
 		for _, env := range []detect.Env{{Home: t.TempDir(), GOOS: "darwin"}, {Home: t.TempDir(), GOOS: "windows"}, {Home: home, GOOS: "linux"}} {
 			if got := Locate(env); got != nil {
 				t.Errorf("%s: %+v", env.GOOS, got)
 			}
 		}
 	})
-}
-
-type collected struct {
-	mu sync.Mutex
-	es []detect.Entry
-}
-
-func (c *collected) emit(_ context.Context, e detect.Entry) error {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.es = append(c.es, e)
-	return nil
-}
-
-func (c *collected) wait(t testing.TB, n int) []detect.Entry {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for time.Now().Before(deadline) {
-		c.mu.Lock()
-		if len(c.es) >= n {
-			out := append([]detect.Entry(nil), c.es...)
-			c.mu.Unlock()
-			return out
-		}
-		c.mu.Unlock()
-		time.Sleep(5 * time.Millisecond)
-	}
-	t.Fatalf("only %d of %d plays arrived in 10 s", len(c.es), n)
-	return nil
-}
-
-func run(t testing.TB, src detect.Source) *collected {
-	c := &collected{}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- src.Run(ctx, c.emit) }()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	})
-	deadline := time.Now().Add(10 * time.Second)
-	for src.Status().LastReadAt.IsZero() {
-		if time.Now().After(deadline) {
-			t.Fatalf("no read in 10 s: %+v", src.Status())
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-	return c
 }
 
 func TestSourceFollowsPlayingTxt(t *testing.T) {
@@ -396,12 +263,16 @@ func TestSourceFollowsPlayingTxt(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := run(t, src)
+	c := detecttest.RunSource(t, src)
+	c.WaitRead(t)
 	writePlaying(t, dir, strings.Replace(twoDecks, "Café Groove | 2 | Zoë & The Swingouts | Sunday Social", "Borrowed Sunday | 2 | Night Owl Collective | ", 1))
-	es := c.wait(t, 1)
+	es := c.Wait(t, 1)
 	if len(es) != 1 || es[0].Deck != "2" || es[0].Title != "Borrowed Sunday" || es[0].BPM != 88 {
 		t.Fatalf("got %+v", es)
 	}
+	// The source records its last play just after emit returns: one more
+	// read and it has.
+	c.Reads(t, 1)
 	if st := src.Status(); st.Err != "" || st.LastEntry == nil || st.Path != filepath.Join(dir, playingName) {
 		t.Errorf("status %+v", st)
 	}
@@ -418,13 +289,14 @@ func BenchmarkDetectionLatency(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	c := run(b, src)
+	c := detecttest.RunSource(b, src)
+	c.WaitRead(b)
 	var total time.Duration
 	b.ResetTimer()
 	for i := range b.N {
 		t0 := time.Now()
 		writePlaying(b, dir, fmt.Sprintf("Track %d | 1 | The Invented Trio | \r\nCafé Groove | 2 | Zoë & The Swingouts | Sunday Social\r\n", i))
-		c.wait(b, i+1)
+		c.Wait(b, i+1)
 		total += time.Since(t0)
 	}
 	b.ReportMetric(float64(total.Milliseconds())/float64(b.N), "ms/detect")

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"runtime"
 	"slices"
 	"sync"
@@ -18,6 +17,7 @@ import (
 	"time"
 
 	"github.com/pika-dj/pika/desktop/detect"
+	"github.com/pika-dj/pika/desktop/detect/detecttest"
 	"github.com/pika-dj/pika/internal/testenv"
 )
 
@@ -287,34 +287,13 @@ func (u *fakeUnit) leave() {
 	}
 }
 
-// fakeClock is the Decider's clock, moved by the test.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // harness runs a Source on a loopback port with a fake clock and collects
 // what it emits.
 type harness struct {
-	src   *Source
-	clock *fakeClock
-	addr  *net.UDPAddr
-	stop  func()
-
-	mu       sync.Mutex
-	got      []detect.Entry
+	src      *Source
+	clock    *detecttest.Clock
+	addr     *net.UDPAddr
+	out      *detecttest.Emitted
 	failNext atomic.Int32 // refuse this many emits
 }
 
@@ -322,7 +301,7 @@ const testMinAudible = 300 * time.Millisecond
 
 func start(t testing.TB, cfg Config) *harness {
 	t.Helper()
-	h := &harness{clock: &fakeClock{t: time.Date(2026, 8, 14, 21, 30, 0, 0, time.UTC)}}
+	h := &harness{clock: detecttest.NewClock(time.Date(2026, 8, 14, 21, 30, 0, 0, time.UTC))}
 	if cfg.Listen == "" {
 		cfg.Listen = "127.0.0.1:0"
 	}
@@ -345,32 +324,13 @@ func start(t testing.TB, cfg Config) *harness {
 		t.Fatal(err)
 	}
 	h.src = src
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- src.Run(ctx, func(_ context.Context, e detect.Entry) error {
-			if h.failNext.Load() > 0 {
-				h.failNext.Add(-1)
-				return errors.New("the app is busy")
-			}
-			h.mu.Lock()
-			defer h.mu.Unlock()
-			h.got = append(h.got, e)
-			return nil
-		})
-	}()
-	h.stop = sync.OnceFunc(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Error("Run did not return within 10 s of its context ending")
+	h.out = detecttest.RunSourceRefusing(t, src, func(detect.Entry) error {
+		if h.failNext.Load() > 0 {
+			h.failNext.Add(-1)
+			return errors.New("the app is busy")
 		}
+		return nil
 	})
-	t.Cleanup(h.stop)
 	select {
 	case a := <-listening:
 		h.addr = a.(*net.UDPAddr)
@@ -378,12 +338,6 @@ func start(t testing.TB, cfg Config) *harness {
 		t.Fatalf("the source never listened: %+v", src.Status())
 	}
 	return h
-}
-
-func (h *harness) entries() []detect.Entry {
-	h.mu.Lock()
-	defer h.mu.Unlock()
-	return slices.Clone(h.got)
 }
 
 // settle waits until decks show what cond wants, then for two more looks at
@@ -411,7 +365,7 @@ func (h *harness) wait(t testing.TB, d time.Duration) {
 func (h *harness) wantTitles(t testing.TB, want ...string) {
 	t.Helper()
 	var got []string
-	for _, e := range h.entries() {
+	for _, e := range h.out.Entries() {
 		got = append(got, e.Deck+": "+e.Title)
 	}
 	if !slices.Equal(got, want) {
@@ -437,9 +391,6 @@ func deckIs(name, title string, playing bool, level float64) func([]detect.Deck)
 		return ok && d.Entry.Title == title && d.Playing == playing && d.Level > level-1e-9 && d.Level < level+1e-9
 	}
 }
-
-// inCI: environment trouble fails the test instead of skipping it.
-func inCI() bool { return os.Getenv("CI") != "" }
 
 // goroutines waits until the goroutine count is back to before.
 func goroutinesBackTo(t testing.TB, before int) {

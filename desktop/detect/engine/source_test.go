@@ -50,7 +50,7 @@ func TestHeadphonePreviewIsNotAPlay(t *testing.T) {
 	h.wait(t, testMinAudible)
 	h.wantTitles(t, "1: Slow Dance")
 
-	e := h.entries()[0]
+	e := h.out.Entries()[0]
 	if e.Artist != "Example Band" || e.BPM != 101.5 || e.Key != "G" || e.Duration != 215.3 ||
 		e.Source != "engine" || !strings.HasPrefix(e.ID, "engine-") ||
 		e.Path != "net://prime4/USB 1 (sda1)/Engine Library/Music/Example Band - Slow Dance.mp3" {
@@ -114,7 +114,7 @@ func TestCrossfadeToDeck2(t *testing.T) {
 	u.loadTrack(1, "Band A", "Outgoing")
 	h.settle(t, "deck 1 reloaded", func(ds []detect.Deck) bool {
 		d, ok := deck(ds, "1")
-		return ok && d.Entry.ID != h.entries()[0].ID
+		return ok && d.Entry.ID != h.out.Entries()[0].ID
 	})
 	h.wait(t, time.Second)
 	h.wantTitles(t, "1: Outgoing", "2: Incoming", "1: Outgoing")
@@ -195,7 +195,7 @@ func TestEmitRefusedIsOfferedAgain(t *testing.T) {
 	u.set(fader(3), num(1), dp(3, deckPlay), state(true))
 	h.settle(t, "deck 3 audible", deckIs("3", "Patience", true, 1))
 	h.wait(t, time.Second)
-	testenv.Eventually(t, 10*time.Second, "the play handed over", func() bool { return len(h.entries()) == 1 })
+	testenv.Eventually(t, 10*time.Second, "the play handed over", func() bool { return len(h.out.Entries()) == 1 })
 	h.wantTitles(t, "3: Patience")
 	if st := h.src.Status(); st.Err != "" {
 		t.Errorf("error stays after a good hand-over: %q", st.Err)
@@ -227,7 +227,7 @@ func TestAnnouncesItselfAndLeaves(t *testing.T) {
 	if a.Action != actionHowdy || a.Token != h.src.token || a.Software != ourSoftware || a.Token[0]&0x80 != 0 {
 		t.Errorf("announcement = %+v", a)
 	}
-	h.stop()
+	h.out.Stop()
 	for range 10 {
 		if a = read(); a.Action == actionExit {
 			return
@@ -242,7 +242,7 @@ func TestRunStopsEverything(t *testing.T) {
 	h := start(t, Config{})
 	u.announceTo(h.addr)
 	testenv.Eventually(t, 10*time.Second, "connected", func() bool { return u.connections() == 2 })
-	h.stop()
+	h.out.Stop()
 	// The source closed its side: the unit sees both connections end.
 	testenv.Eventually(t, 10*time.Second, "the unit's connections closed", func() bool { return u.connections() == 0 })
 	u.close()
@@ -295,7 +295,7 @@ func TestJunkDoesNotStopTheSource(t *testing.T) {
 func TestDiscoveryOnTheStagelinQPort(t *testing.T) {
 	probe, err := listenUDP(context.Background(), ":51337")
 	if err != nil {
-		if inCI() {
+		if testenv.CI() {
 			t.Fatalf("UDP port 51337 is not available for the StagelinQ discovery test: %v", err)
 		}
 		t.Skipf("UDP port 51337 is not available: %v", err)

@@ -18,13 +18,13 @@ func BenchmarkDetectionLatency(b *testing.B) {
 		tracks[i] = s.Lib.Track(mixxxtest.Track{Artist: "Bench Band", Title: fmt.Sprintf("Take %d", i), BPM: 100, Key: "Am", Duration: 200,
 			Location: fmt.Sprintf("/music/bench/take %d.mp3", i)})
 	}
-	r := run(b, s.Lib.Path, nil)
-	r.read(b)
+	_, r := run(b, s.Lib.Path, nil)
+	r.WaitRead(b)
 	b.ResetTimer()
 	start := time.Now()
 	for i := range b.N {
 		s.Lib.AppendNow(s.Today, tracks[i])
-		if e := r.next(b); e.Title != fmt.Sprintf("Take %d", i) {
+		if e := r.Next(b); e.Title != fmt.Sprintf("Take %d", i) {
 			b.Fatalf("got %q, want Take %d", e.Title, i)
 		}
 	}

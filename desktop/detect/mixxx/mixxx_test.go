@@ -11,7 +11,9 @@ import (
 	"time"
 
 	"github.com/pika-dj/pika/desktop/detect"
+	"github.com/pika-dj/pika/desktop/detect/detecttest"
 	"github.com/pika-dj/pika/desktop/detect/mixxx/mixxxtest"
+	"github.com/pika-dj/pika/internal/testenv"
 )
 
 var evening = time.Date(2026, 11, 25, 21, 0, 0, 0, time.UTC)
@@ -19,14 +21,14 @@ var evening = time.Date(2026, 11, 25, 21, 0, 0, 0, time.UTC)
 func TestFollowsOnlyTheHistoryPlaylist(t *testing.T) {
 	t.Parallel()
 	s := mixxxtest.NewSet(t, t.TempDir(), evening)
-	clk := &clock{t: evening}
-	r := run(t, s.Lib.Path, clk.Now)
-	r.read(t)
+	clk := detecttest.NewClock(evening)
+	src, r := run(t, s.Lib.Path, clk.Now)
+	r.WaitRead(t)
 
 	// A track goes out: Mixxx appends it to today's history, in the WAL only.
 	id := s.Lib.Append(s.Today, s.Funk, evening.Add(10*time.Second))
 	s.Lib.WALOnly()
-	got := r.next(t)
+	got := r.Next(t)
 	want := detect.Entry{
 		Artist: "Lila Moreau", Title: "Pocket Funk", BPM: 104.02, Key: "F#m", Duration: 245.9,
 		Path: "/home/dj/Music/WCS/Lila Moreau/Pocket Funk.m4a", PlayedAt: evening.Add(10 * time.Second),
@@ -44,7 +46,7 @@ func TestFollowsOnlyTheHistoryPlaylist(t *testing.T) {
 	s.Lib.Append(s.Normal, s.Blue, evening.Add(20*time.Second))
 	s.Lib.Append(s.AutoDJ, s.Slow, evening.Add(21*time.Second))
 	s.Lib.Append(s.Today, s.Smooth, evening.Add(4*time.Minute))
-	if got := r.next(t); got.Title != "Smooth Sailing (Club Edit)" || got.Album != "Harbour" || got.BPM != 101 || got.Key != "8A" {
+	if got := r.Next(t); got.Title != "Smooth Sailing (Club Edit)" || got.Album != "Harbour" || got.BPM != 101 || got.Key != "8A" {
 		t.Fatalf("after playlist edits: got %+v, want Smooth Sailing", got)
 	}
 
@@ -62,21 +64,21 @@ func TestFollowsOnlyTheHistoryPlaylist(t *testing.T) {
 	if err := tx.Commit(); err != nil {
 		t.Fatal(err)
 	}
-	first, second := r.next(t), r.next(t)
+	first, second := r.Next(t), r.Next(t)
 	if first.Title != "untagged blues 07" || first.Artist != "" {
 		t.Errorf("an untagged file is named by its file name, as Mixxx shows it: got %+v", first)
 	}
 	if second.Title != "Slow Dance" || !second.PlayedAt.Equal(evening.Add(9*time.Minute)) {
 		t.Errorf("second play: got %+v", second)
 	}
-	waitFor(t, "the last play on the status line", func() bool {
-		st := r.src.Status()
+	testenv.Eventually(t, 10*time.Second, "the last play on the status line", func() bool {
+		st := src.Status()
 		return st.Err == "" && st.LastEntry != nil && st.LastEntry.Title == "Slow Dance"
 	})
 }
 
 // newReader is the source's reader at path with clock clk.
-func newReader(path string, clk *clock) *reader {
+func newReader(path string, clk *detecttest.Clock) *reader {
 	return &reader{path: path, now: clk.Now, log: slog.New(slog.DiscardHandler)}
 }
 
@@ -104,7 +106,7 @@ func readTitles(t *testing.T, r *reader) []string {
 func TestStartImportsOnlyAPlayOfTheLastSeconds(t *testing.T) {
 	t.Parallel()
 	s := mixxxtest.NewSet(t, t.TempDir(), evening)
-	clk := &clock{t: evening}
+	clk := detecttest.NewClock(evening)
 
 	// The history's newest row is 35 minutes old: nothing to announce.
 	r := newReader(s.Lib.Path, clk)
@@ -140,7 +142,7 @@ func TestStartImportsOnlyAPlayOfTheLastSeconds(t *testing.T) {
 func TestNewHistoryPlaylistAfterMixxxRestarts(t *testing.T) {
 	t.Parallel()
 	s := mixxxtest.NewSet(t, t.TempDir(), evening)
-	clk := &clock{t: evening}
+	clk := detecttest.NewClock(evening)
 	r := newReader(s.Lib.Path, clk)
 	readTitles(t, r)
 	s.Lib.Append(s.Today, s.Funk, evening.Add(time.Minute))
@@ -159,7 +161,7 @@ func TestNewHistoryPlaylistAfterMixxxRestarts(t *testing.T) {
 func TestJoinWithPreviousIsNotAPlay(t *testing.T) {
 	t.Parallel()
 	s := mixxxtest.NewSet(t, t.TempDir(), evening)
-	clk := &clock{t: evening}
+	clk := detecttest.NewClock(evening)
 	r := newReader(s.Lib.Path, clk)
 	readTitles(t, r)
 	second := s.Lib.Playlist("2026-11-25 #2", mixxxtest.History, evening.Add(time.Minute))
@@ -191,7 +193,7 @@ func TestJoinWithPreviousIsNotAPlay(t *testing.T) {
 func TestReusedRowIDIsANewPlay(t *testing.T) {
 	t.Parallel()
 	s := mixxxtest.NewSet(t, t.TempDir(), evening)
-	clk := &clock{t: evening}
+	clk := detecttest.NewClock(evening)
 	r := newReader(s.Lib.Path, clk)
 	readTitles(t, r)
 	id := s.Lib.Append(s.Today, s.Funk, evening.Add(time.Minute))
@@ -220,7 +222,7 @@ func TestLockedDatabase(t *testing.T) {
 	s.Lib.DB.Close()
 	// Mixxx without WAL: a writer's exclusive lock blocks every reader.
 	l := mixxxtest.Open(t, s.Lib.Path, false)
-	clk := &clock{t: evening}
+	clk := detecttest.NewClock(evening)
 	r := newReader(l.Path, clk)
 	readTitles(t, r)
 
@@ -283,7 +285,7 @@ func TestUnsupportedDatabase(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			l := mixxxtest.New(t, t.TempDir(), true, tt.ddl)
-			_, err := newReader(l.Path, &clock{t: evening}).read(context.Background())
+			_, err := newReader(l.Path, detecttest.NewClock(evening)).read(context.Background())
 			var se *detect.SchemaError
 			if !errors.As(err, &se) || !errors.Is(err, detect.ErrUnsupported) || se.Program != "Mixxx" {
 				t.Fatalf("got %v, want a SchemaError for Mixxx", err)
@@ -292,8 +294,8 @@ func TestUnsupportedDatabase(t *testing.T) {
 				t.Errorf("error\n got %q\nwant %q", err, tt.want)
 			}
 			// The running source shows it on the DJ's status line and carries on.
-			r := run(t, l.Path, (&clock{t: evening}).Now)
-			waitFor(t, "the error on the status line", func() bool { return r.src.Status().Err == tt.want })
+			src, _ := run(t, l.Path, detecttest.NewClock(evening).Now)
+			testenv.Eventually(t, 10*time.Second, "the error on the status line", func() bool { return src.Status().Err == tt.want })
 		})
 	}
 }
@@ -301,10 +303,10 @@ func TestUnsupportedDatabase(t *testing.T) {
 func TestNoDatabaseYet(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	clk := &clock{t: evening}
-	r := run(t, dir, clk.Now) // the settings folder, before Mixxx's first start
-	waitFor(t, "a status saying Mixxx has no library yet", func() bool {
-		return strings.Contains(r.src.Status().Err, "start Mixxx")
+	clk := detecttest.NewClock(evening)
+	src, r := run(t, dir, clk.Now) // the settings folder, before Mixxx's first start
+	testenv.Eventually(t, 10*time.Second, "a status saying Mixxx has no library yet", func() bool {
+		return strings.Contains(src.Status().Err, "start Mixxx")
 	})
 	// Mixxx starts, creates its library, and plays. (Made aside and moved
 	// in, so the source never sees a half-made library.)
@@ -314,9 +316,9 @@ func TestNoDatabaseYet(t *testing.T) {
 		t.Fatal(err)
 	}
 	s.Lib = mixxxtest.Open(t, filepath.Join(dir, dbName), true)
-	r.read(t)
+	r.WaitRead(t)
 	s.Lib.Append(s.Today, s.Blue, evening.Add(time.Minute))
-	if got := r.next(t); got.Title != "untagged blues 07" {
+	if got := r.Next(t); got.Title != "untagged blues 07" {
 		t.Fatalf("got %+v", got)
 	}
 }
@@ -324,7 +326,7 @@ func TestNoDatabaseYet(t *testing.T) {
 func TestDamagedValuesDoNotStopReading(t *testing.T) {
 	t.Parallel()
 	s := mixxxtest.NewSet(t, t.TempDir(), evening)
-	r := newReader(s.Lib.Path, &clock{t: evening})
+	r := newReader(s.Lib.Path, detecttest.NewClock(evening))
 	readTitles(t, r)
 	odd := s.Lib.Track(mixxxtest.Track{Artist: "Odd", Title: "Values", Location: "/home/dj/Music/odd.mp3"})
 	s.Lib.Exec("UPDATE library SET bpm = 'fast', duration = x'00ff', title = x'56616c7565738e' WHERE id = ?", odd)
@@ -379,28 +381,11 @@ func FuzzParseTime(f *testing.F) {
 
 func TestLocate(t *testing.T) {
 	t.Parallel()
-	touch := func(t *testing.T, path string, mtime time.Time) {
-		t.Helper()
-		if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.WriteFile(path, []byte("x"), 0o644); err != nil {
-			t.Fatal(err)
-		}
-		if err := os.Chtimes(path, mtime, mtime); err != nil {
-			t.Fatal(err)
-		}
-	}
 	for _, goos := range []string{"darwin", "windows", "linux"} {
 		t.Run(goos, func(t *testing.T) {
 			home := t.TempDir()
 			local := filepath.Join(home, "AppData", "Local")
-			env := detect.Env{Home: home, GOOS: goos, Getenv: func(k string) string {
-				if k == "LOCALAPPDATA" {
-					return local
-				}
-				return ""
-			}}
+			env := detecttest.Env(home, goos, map[string]string{"LOCALAPPDATA": local})
 			if got := Locate(env); got != nil {
 				t.Fatalf("nothing installed: %+v", got)
 			}
@@ -413,16 +398,14 @@ func TestLocate(t *testing.T) {
 			default:
 				dir = env.Join(home, ".mixxx")
 			}
-			if err := os.MkdirAll(dir, 0o755); err != nil {
-				t.Fatal(err)
-			}
+			detecttest.MkDir(t, dir)
 			got := Locate(env)
 			if len(got) != 1 || got[0].Ready || got[0].Path != dir || !strings.Contains(got[0].Why, "start Mixxx once") {
 				t.Fatalf("settings folder without a library: %+v", got)
 			}
 			db := env.Join(dir, "mixxxdb.sqlite")
-			touch(t, db, evening.Add(-time.Hour))
-			touch(t, db+"-wal", evening) // the newest rows live in the WAL
+			detecttest.MkFile(t, db, "x", evening.Add(-time.Hour))
+			detecttest.MkFile(t, db+"-wal", "x", evening) // the newest rows live in the WAL
 			got = Locate(env)
 			if len(got) != 1 || !got[0].Ready || got[0].Path != db || got[0].Product != "mixxx" || !got[0].Changed.Equal(evening) || got[0].Why == "" {
 				t.Fatalf("library found: %+v", got)
@@ -433,10 +416,8 @@ func TestLocate(t *testing.T) {
 	home := t.TempDir()
 	env := detect.Env{Home: home, GOOS: "windows"}
 	db := env.Join(home, "AppData", "Local", "Mixxx", "mixxxdb.sqlite")
-	touch(t, db, evening)
-	if err := os.MkdirAll(env.Join(home, "AppData", "Local", "Mixxx"), 0o755); err != nil {
-		t.Fatal(err)
-	}
+	detecttest.MkFile(t, db, "x", evening)
+	detecttest.MkDir(t, env.Join(home, "AppData", "Local", "Mixxx"))
 	if got := Locate(env); len(got) != 1 || got[0].Path != db {
 		t.Fatalf("windows without LOCALAPPDATA: %+v", got)
 	}

@@ -5,6 +5,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/pika-dj/pika/desktop/detect/detecttest"
 )
 
 // BenchmarkDetectionLatency: each iteration the DJ program rewrites the file
@@ -13,14 +15,14 @@ import (
 // detection is the stability window (DefaultStableFor).
 func BenchmarkDetectionLatency(b *testing.B) {
 	path := filepath.Join(b.TempDir(), "NowPlaying.txt")
-	write(b, path, "", time.Time{})
-	r := run(b, path, DefaultStableFor, nil)
-	waitFor(b, "a first read", func() bool { return !r.src.Status().LastReadAt.IsZero() })
+	detecttest.MkFile(b, path, "", time.Time{})
+	_, r := run(b, path, DefaultStableFor, nil)
+	r.WaitRead(b)
 	b.ResetTimer()
 	start := time.Now()
 	for i := range b.N {
-		write(b, path, fmt.Sprintf("Title: Take %d\nArtist: Bench Band\n", i), time.Time{})
-		if e := r.next(b); e.Title != fmt.Sprintf("Take %d", i) {
+		detecttest.MkFile(b, path, fmt.Sprintf("Title: Take %d\nArtist: Bench Band\n", i), time.Time{})
+		if e := r.Next(b); e.Title != fmt.Sprintf("Take %d", i) {
 			b.Fatalf("got %q, want Take %d", e.Title, i)
 		}
 	}

@@ -3,60 +3,29 @@ package nowplaying
 import (
 	"context"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/pika-dj/pika/desktop/detect"
+	"github.com/pika-dj/pika/desktop/detect/detecttest"
+	"github.com/pika-dj/pika/internal/testenv"
 )
 
 var evening = time.Date(2026, 11, 25, 21, 0, 0, 0, time.UTC)
-
-// clock is a settable clock.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Set(t time.Time) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = t
-}
-
-// write rewrites the file as a DJ program does (truncate, write), dated at.
-func write(tb testing.TB, path, content string, at time.Time) {
-	tb.Helper()
-	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-		tb.Fatal(err)
-	}
-	if !at.IsZero() {
-		if err := os.Chtimes(path, at, at); err != nil {
-			tb.Fatal(err)
-		}
-	}
-}
 
 // stepper drives a reader and a Decider as the Polled source does, at
 // chosen moments.
 type stepper struct {
 	t   *testing.T
-	clk *clock
+	clk *detecttest.Clock
 	r   *reader
 	d   *detect.Decider
 }
 
 func newStepper(t *testing.T, path string, importCurrent bool) *stepper {
-	clk := &clock{t: evening}
+	clk := detecttest.NewClock(evening)
 	return &stepper{
 		t: t, clk: clk,
 		r: &reader{path: path, now: clk.Now, log: slog.New(slog.DiscardHandler), importCurrent: importCurrent},
@@ -96,18 +65,18 @@ func TestStabilityWindow(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "NowPlaying.txt")
 	ms := time.Millisecond
-	write(t, path, "", evening.Add(-time.Hour))
+	detecttest.MkFile(t, path, "", evening.Add(-time.Hour))
 	s := newStepper(t, path, false)
 	s.none(0) // an empty file: nothing playing
 
-	write(t, path, "Example Band - Slow Dance\n", evening.Add(100*ms))
+	detecttest.MkFile(t, path, "Example Band - Slow Dance\n", evening.Add(100*ms))
 	s.none(100 * ms)
 	s.none(600 * ms)
 	// Replaced before it was there a second (a wrong load, or a half
 	// write): never a play. Then the file is caught half-written.
-	write(t, path, "The Inventions – Smoo", evening.Add(900*ms))
+	detecttest.MkFile(t, path, "The Inventions – Smoo", evening.Add(900*ms))
 	s.none(900 * ms)
-	write(t, path, "The Inventions – Smooth Sailing\n", evening.Add(1500*ms))
+	detecttest.MkFile(t, path, "The Inventions – Smooth Sailing\n", evening.Add(1500*ms))
 	s.none(1500 * ms)
 	s.none(2000 * ms)
 	s.none(2499 * ms)
@@ -119,16 +88,16 @@ func TestStabilityWindow(t *testing.T) {
 
 	// The program rewrites the same track, or clears the file on pause and
 	// writes it again: not a new play.
-	write(t, path, "The Inventions – Smooth Sailing\n", evening.Add(3*time.Second))
+	detecttest.MkFile(t, path, "The Inventions – Smooth Sailing\n", evening.Add(3*time.Second))
 	s.none(3 * time.Second)
-	write(t, path, "", evening.Add(10*time.Second))
+	detecttest.MkFile(t, path, "", evening.Add(10*time.Second))
 	s.none(10 * time.Second)
-	write(t, path, "The Inventions – Smooth Sailing\n", evening.Add(12*time.Second))
+	detecttest.MkFile(t, path, "The Inventions – Smooth Sailing\n", evening.Add(12*time.Second))
 	s.none(12 * time.Second)
 	s.none(20 * time.Second)
 
 	// The next track.
-	write(t, path, "Title: Pocket Funk\nArtist: Lila Moreau\nBPM: 104\nKey: F#m\n", evening.Add(3*time.Minute))
+	detecttest.MkFile(t, path, "Title: Pocket Funk\nArtist: Lila Moreau\nBPM: 104\nKey: F#m\n", evening.Add(3*time.Minute))
 	s.none(3 * time.Minute)
 	e = s.one(3*time.Minute+time.Second, "Pocket Funk")
 	if e.BPM != 104 || e.Key != "F#m" || !e.PlayedAt.Equal(evening.Add(3*time.Minute)) {
@@ -139,27 +108,27 @@ func TestStabilityWindow(t *testing.T) {
 func TestFileLeftFromAnEarlierSet(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), "nowplaying.txt")
-	write(t, path, "Example Band - Slow Dance\n", evening.Add(-2*time.Hour))
+	detecttest.MkFile(t, path, "Example Band - Slow Dance\n", evening.Add(-2*time.Hour))
 	s := newStepper(t, path, false)
 	s.none(0)
 	s.none(5 * time.Second)
-	write(t, path, "Lila Moreau - Pocket Funk\n", evening.Add(10*time.Second))
+	detecttest.MkFile(t, path, "Lila Moreau - Pocket Funk\n", evening.Add(10*time.Second))
 	s.none(10 * time.Second)
 	s.one(11*time.Second, "Pocket Funk")
 	// The old track played again later is a play.
-	write(t, path, "Example Band - Slow Dance\n", evening.Add(5*time.Minute))
+	detecttest.MkFile(t, path, "Example Band - Slow Dance\n", evening.Add(5*time.Minute))
 	s.none(5 * time.Minute)
 	s.one(5*time.Minute+time.Second, "Slow Dance")
 
 	// With --import the track in the file at start is a play, however old.
-	write(t, path, "Example Band - Slow Dance\n", evening.Add(-2*time.Hour))
+	detecttest.MkFile(t, path, "Example Band - Slow Dance\n", evening.Add(-2*time.Hour))
 	s = newStepper(t, path, true)
 	s.none(0)
 	s.one(time.Second, "Slow Dance")
 
 	// A recent file at start is the track playing now; a restart of Pika!
 	// gives it the same ID and time.
-	write(t, path, "Lila Moreau - Pocket Funk\n", evening.Add(-3*time.Minute))
+	detecttest.MkFile(t, path, "Lila Moreau - Pocket Funk\n", evening.Add(-3*time.Minute))
 	first := newStepper(t, path, false)
 	first.none(0)
 	a := first.one(time.Second, "Pocket Funk")
@@ -180,7 +149,7 @@ func TestUnreadableFile(t *testing.T) {
 		{"missing", filepath.Join(dir, "gone.txt"), "is not there: switch on your DJ program's now-playing text file", func(string) {}},
 		{"a folder", dir, "is a folder, not a now-playing file", func(string) {}},
 		{"too big", filepath.Join(dir, "big.txt"), "too big to be a now-playing file", func(p string) {
-			write(t, p, strings.Repeat("Example Band - Slow Dance\n", 5000), time.Time{})
+			detecttest.MkFile(t, p, strings.Repeat("Example Band - Slow Dance\n", 5000), time.Time{})
 		}},
 	}
 	for _, tt := range tests {
@@ -193,101 +162,52 @@ func TestUnreadableFile(t *testing.T) {
 	}
 }
 
-// running is a source running in the background, its plays in a channel.
-type running struct {
-	src   *detect.Polled
-	plays chan detect.Entry
-}
-
-func run(tb testing.TB, path string, stableFor time.Duration, now func() time.Time) *running {
+// run opens the source at path with the clock now (nil: the real one) and
+// runs it in the background until the test ends.
+func run(tb testing.TB, path string, stableFor time.Duration, now func() time.Time) (*detect.Polled, *detecttest.Emitted) {
 	tb.Helper()
 	src, err := open(path, detect.Options{}, stableFor, now)
 	if err != nil {
 		tb.Fatal(err)
 	}
-	r := &running{src: src, plays: make(chan detect.Entry, 16)}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- src.Run(ctx, func(ctx context.Context, e detect.Entry) error {
-			select {
-			case r.plays <- e:
-				return nil
-			case <-ctx.Done():
-				return ctx.Err()
-			}
-		})
-	}()
-	tb.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			tb.Errorf("Run: %v", err)
-		}
-	})
-	return r
+	return src, detecttest.RunSource(tb, src)
 }
 
-func (r *running) next(tb testing.TB) detect.Entry {
-	tb.Helper()
-	select {
-	case e := <-r.plays:
-		return e
-	case <-time.After(10 * time.Second):
-		tb.Fatalf("no play within 10 s; status %+v", r.src.Status())
-	}
-	return detect.Entry{}
-}
-
-func waitFor(tb testing.TB, what string, cond func() bool) {
-	tb.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			tb.Fatalf("%s never happened", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
-// readAt moves the clock to t and waits until the source has read there.
-func (r *running) readAt(tb testing.TB, clk *clock, t time.Time) {
+// readAt moves the clock to t and waits until src has read there.
+func readAt(tb testing.TB, src *detect.Polled, clk *detecttest.Clock, t time.Time) {
 	tb.Helper()
 	clk.Set(t)
-	waitFor(tb, "a read at "+t.Format("15:04:05.000"), func() bool { return r.src.Status().LastReadAt.Equal(t) })
+	testenv.Eventually(tb, 10*time.Second, "a read at "+t.Format("15:04:05.000"), func() bool { return src.Status().LastReadAt.Equal(t) })
 }
 
 func TestSourceAnnouncesAfterTheWindow(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
 	path := filepath.Join(dir, "NowPlaying.txt")
-	clk := &clock{t: evening}
-	r := run(t, path, DefaultStableFor, clk.Now)
-	waitFor(t, "the missing file on the status line", func() bool { return strings.Contains(r.src.Status().Err, "is not there") })
+	clk := detecttest.NewClock(evening)
+	src, r := run(t, path, DefaultStableFor, clk.Now)
+	testenv.Eventually(t, 10*time.Second, "the missing file on the status line", func() bool { return strings.Contains(src.Status().Err, "is not there") })
 
-	write(t, path, "Title: Slow Dance\nArtist: Example Band\nAlbum: N/A\nTime: 03:51\n", evening)
-	r.readAt(t, clk, evening.Add(500*time.Millisecond))
+	detecttest.MkFile(t, path, "Title: Slow Dance\nArtist: Example Band\nAlbum: N/A\nTime: 03:51\n", evening)
+	readAt(t, src, clk, evening.Add(500*time.Millisecond))
 	// One more read, so whatever the read at +500 ms announced has been
 	// handed over: nothing, the track has not been there a second.
-	r.readAt(t, clk, evening.Add(600*time.Millisecond))
-	select {
-	case e := <-r.plays:
-		t.Fatalf("announced %+v inside the stability window", e)
-	default:
-	}
+	readAt(t, src, clk, evening.Add(600*time.Millisecond))
+	r.Quiet(t) // inside the stability window
 	clk.Set(evening.Add(1600 * time.Millisecond))
-	e := r.next(t)
+	e := r.Next(t)
 	if e.Title != "Slow Dance" || e.Artist != "Example Band" || e.Duration != 231 || e.Album != "" || !e.PlayedAt.Equal(evening) {
 		t.Fatalf("got %+v", e)
 	}
-	waitFor(t, "the play on the status line", func() bool {
-		st := r.src.Status()
+	testenv.Eventually(t, 10*time.Second, "the play on the status line", func() bool {
+		st := src.Status()
 		return st.Err == "" && st.LastEntry != nil && st.LastEntry.ID == e.ID && st.Path == path
 	})
 
-	write(t, path, "Lila Moreau – Pocket Funk", evening.Add(time.Minute))
-	r.readAt(t, clk, evening.Add(time.Minute))
+	detecttest.MkFile(t, path, "Lila Moreau – Pocket Funk", evening.Add(time.Minute))
+	readAt(t, src, clk, evening.Add(time.Minute))
 	clk.Set(evening.Add(time.Minute + time.Second))
-	if e := r.next(t); e.Title != "Pocket Funk" {
+	if e := r.Next(t); e.Title != "Pocket Funk" {
 		t.Fatalf("got %+v", e)
 	}
 }
@@ -299,7 +219,7 @@ func TestLocate(t *testing.T) {
 	for _, goos := range []string{"darwin", "windows", "linux"} {
 		t.Run(goos, func(t *testing.T) {
 			vars := map[string]string{}
-			env := detect.Env{Home: home, GOOS: goos, Getenv: func(k string) string { return vars[k] }}
+			env := detecttest.Env(home, goos, vars)
 			if got := Locate(env); got != nil {
 				t.Fatalf("without %s: %+v", EnvFile, got)
 			}
@@ -313,16 +233,8 @@ func TestLocate(t *testing.T) {
 			}
 		})
 	}
-	if err := os.MkdirAll(filepath.Dir(file), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	write(t, file, "Example Band - Slow Dance\n", evening)
-	env := detect.Env{Home: home, GOOS: "darwin", Getenv: func(k string) string {
-		if k == EnvFile {
-			return file
-		}
-		return ""
-	}}
+	detecttest.MkFile(t, file, "Example Band - Slow Dance\n", evening)
+	env := detecttest.Env(home, "darwin", map[string]string{EnvFile: file})
 	got := Locate(env)
 	if len(got) != 1 || !got[0].Ready || got[0].Path != file || got[0].Product != "nowplaying" || !got[0].Changed.Equal(evening) || got[0].Why == "" {
 		t.Fatalf("found: %+v", got)

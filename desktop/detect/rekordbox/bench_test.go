@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/pika-dj/pika/desktop/detect"
+	"github.com/pika-dj/pika/desktop/detect/detecttest"
 )
 
 // timedDB measures the Reads that found a change: decrypting what changed
@@ -41,8 +42,7 @@ func BenchmarkDetectionLatency(b *testing.B) {
 	stages := len(walStages(b)) - 1
 	var (
 		path   string
-		got    chan detect.Entry
-		stop   func()
+		got    *detecttest.Emitted
 		timing = &timedDB{}
 	)
 	start := func() {
@@ -52,15 +52,8 @@ func BenchmarkDetectionLatency(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		ctx, cancel := context.WithCancel(context.Background())
-		got = make(chan detect.Entry, 16)
-		done := make(chan struct{})
-		go func() {
-			defer close(done)
-			src.Run(ctx, func(_ context.Context, e detect.Entry) error { got <- e; return nil })
-		}()
-		stop = func() { cancel(); <-done }
-		waitFor(b, "the first read", func() bool { return !src.Status().LastReadAt.IsZero() })
+		got = detecttest.RunSource(b, src)
+		got.WaitRead(b)
 	}
 	start()
 	b.ResetTimer()
@@ -68,19 +61,15 @@ func BenchmarkDetectionLatency(b *testing.B) {
 		stage := i%stages + 1
 		if stage == 1 && i > 0 { // the fixture's commits are used up: start over
 			b.StopTimer()
-			stop()
+			got.Stop()
 			start()
 			b.StartTimer()
 		}
 		commitStage(b, path, stage)
-		select {
-		case <-got:
-		case <-time.After(10 * time.Second):
-			b.Fatalf("commit %d not detected within 10 s", stage)
-		}
+		got.Next(b)
 	}
 	b.StopTimer()
-	stop()
+	got.Stop()
 	b.ReportMetric(float64(b.Elapsed().Microseconds())/1000/float64(b.N), "ms/detect")
 	timing.mu.Lock()
 	defer timing.mu.Unlock()

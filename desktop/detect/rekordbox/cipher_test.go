@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/pika-dj/pika/desktop/detect"
+	"github.com/pika-dj/pika/desktop/detect/detecttest"
 	"github.com/pika-dj/pika/desktop/detect/rekordbox/internal/sqlcipher"
 )
 
@@ -242,13 +243,8 @@ func TestPlainMasterDBIsReadAsIs(t *testing.T) {
 func TestSourceFollowsEncryptedDatabaseCommitByCommit(t *testing.T) {
 	t.Parallel()
 	path := cipherFixture(t, 0)
-	c := &clock{now: setStart}
-	src, err := open(detect.Found{Path: path}, detect.Options{}, func(k string) string {
-		if k == KeyEnv {
-			return testPassphrase
-		}
-		return ""
-	})
+	c := detecttest.NewClock(setStart)
+	src, err := open(detect.Found{Path: path}, detect.Options{}, detecttest.Getenv(map[string]string{KeyEnv: testPassphrase}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -263,22 +259,18 @@ func TestSourceFollowsEncryptedDatabaseCommitByCommit(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := run(t, src)
-	waitFor(t, "the first read", func() bool { return !src.Status().LastReadAt.IsZero() })
+	got := detecttest.RunSource(t, src)
+	got.WaitRead(t)
 	titles := []string{"Slow Burn Shuffle", "Lean Into It", "Anchor Step Blues", "Sugar Push Sunday"}
 	for i := 1; i <= 4; i++ {
-		c.Add(time.Minute)
+		c.Advance(time.Minute)
 		commitStage(t, path, i)
-		e := next(t, got)
+		e := got.Next(t)
 		if e.Title != titles[i-1] || e.Source != "rekordbox" || e.PlayedAt.Minute() != i {
 			t.Fatalf("commit %d: %s at %v", i, describe(e), e.PlayedAt)
 		}
 	}
-	select {
-	case e := <-got:
-		t.Fatalf("unexpected: %s", describe(e))
-	default:
-	}
+	got.Quiet(t)
 }
 
 func TestASecondRunIsRefusedAndLeavesTheFirstAlone(t *testing.T) {
@@ -288,13 +280,13 @@ func TestASecondRunIsRefusedAndLeavesTheFirstAlone(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	got := run(t, src)
-	waitFor(t, "the first read", func() bool { return !src.Status().LastReadAt.IsZero() })
+	got := detecttest.RunSource(t, src)
+	got.WaitRead(t)
 	if err := src.Run(context.Background(), nil); err == nil || !strings.Contains(err.Error(), "already running") {
 		t.Fatalf("second Run: %v", err)
 	}
 	commitStage(t, path, 1)
-	if e := next(t, got); e.Title != "Slow Burn Shuffle" {
+	if e := got.Next(t); e.Title != "Slow Burn Shuffle" {
 		t.Fatalf("after a refused second Run: %s", describe(e))
 	}
 }

@@ -4,7 +4,6 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
-	"net/url"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/pika-dj/pika/desktop/detect"
+	"github.com/pika-dj/pika/desktop/detect/detecttest"
 	"github.com/pika-dj/pika/desktop/detect/rekordbox/internal/sqlcipher"
 )
 
@@ -102,17 +102,8 @@ var setStart = time.Date(2026, 8, 15, 21, 0, 0, 0, time.UTC)
 func plainFixture(t testing.TB) (path string, w *sql.DB) {
 	t.Helper()
 	path = filepath.Join(t.TempDir(), "rekordbox", "master.db")
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	u := url.URL{Scheme: "file", Path: filepath.ToSlash(path), OmitHost: true,
-		RawQuery: "_pragma=journal_mode(WAL)&_pragma=wal_autocheckpoint(0)"}
-	w, err := sql.Open("sqlite", u.String())
-	if err != nil {
-		t.Fatal(err)
-	}
-	w.SetMaxOpenConns(1)
-	t.Cleanup(func() { w.Close() })
+	detecttest.MkDir(t, filepath.Dir(path))
+	w = detecttest.OpenSQLiteWriter(t, path, true)
 	for _, q := range append(plainSchema, libraryRows) {
 		if _, err := w.Exec(q); err != nil {
 			t.Fatalf("%s: %v", q, err)
@@ -163,9 +154,7 @@ func walStages(t testing.TB) []int64 {
 func cipherFixture(t testing.TB, stage int) string {
 	t.Helper()
 	dir := filepath.Join(t.TempDir(), "rekordbox")
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
+	detecttest.MkDir(t, dir)
 	main, err := os.ReadFile(filepath.Join("testdata", "cipher", "master.db"))
 	if err != nil {
 		t.Fatal(err)
@@ -204,69 +193,7 @@ func commitStage(t testing.TB, path string, stage int) {
 	}
 }
 
-// clock is a settable time for the source.
-type clock struct {
-	mu  sync.Mutex
-	now time.Time
-}
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.now
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.now = c.now.Add(d)
-}
-
-// run starts src and returns a channel of what it emits; it stops with the test.
-func run(t testing.TB, src detect.Source) <-chan detect.Entry {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	got := make(chan detect.Entry, 100)
-	done := make(chan error, 1)
-	go func() {
-		done <- src.Run(ctx, func(_ context.Context, e detect.Entry) error {
-			got <- e
-			return nil
-		})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	})
-	return got
-}
-
-// next waits up to 10 s for an entry.
-func next(t testing.TB, got <-chan detect.Entry) detect.Entry {
-	t.Helper()
-	select {
-	case e := <-got:
-		return e
-	case <-time.After(10 * time.Second):
-		t.Fatal("no play announced within 10 s")
-		return detect.Entry{}
-	}
-}
-
-// waitFor polls cond for up to 10 s.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("%s did not happen within 10 s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
-}
-
+// describe is a play on one line, for failure messages.
 func describe(e detect.Entry) string {
 	return fmt.Sprintf("%s – %s (%s) %.2f bpm %s %.0fs %s", e.Artist, e.Title, e.Album, e.BPM, e.Key, e.Duration, e.Path)
 }

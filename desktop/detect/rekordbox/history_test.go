@@ -9,6 +9,8 @@ import (
 	"time"
 
 	"github.com/pika-dj/pika/desktop/detect"
+	"github.com/pika-dj/pika/desktop/detect/detecttest"
+	"github.com/pika-dj/pika/internal/testenv"
 )
 
 func query(t *testing.T, path string) []row {
@@ -100,7 +102,7 @@ func TestParseTime(t *testing.T) {
 }
 
 // plainSource follows the plain master.db at path with an injected clock.
-func plainSource(t *testing.T, path string, c *clock) *Source {
+func plainSource(t *testing.T, path string, c *detecttest.Clock) *Source {
 	t.Helper()
 	src, err := newSource(path, plainDB{path}, detect.Options{}, detect.PolledConfig{Now: c.Now})
 	if err != nil {
@@ -112,17 +114,17 @@ func plainSource(t *testing.T, path string, c *clock) *Source {
 func TestSourceAnnouncesEachNewHistoryRowOnceAndNeverTheOldOnes(t *testing.T) {
 	t.Parallel()
 	path, w := plainFixture(t)
-	c := &clock{now: setStart}
+	c := detecttest.NewClock(setStart)
 	src := plainSource(t, path, c)
-	got := run(t, src)
-	waitFor(t, "the first read", func() bool { return !src.Status().LastReadAt.IsZero() })
+	got := detecttest.RunSource(t, src)
+	got.WaitRead(t)
 
 	// rekordbox logs a play about a minute into it; one a minute.
 	for i, content := range []string{"101", "103", "102"} {
 		at := setStart.Add(time.Duration(i) * time.Minute)
-		c.Add(time.Minute)
+		c.Advance(time.Minute)
 		addPlay(t, w, "h2-"+string(rune('1'+i)), "h2", content, at)
-		e := next(t, got)
+		e := got.Next(t)
 		if !e.PlayedAt.Equal(at) || e.Source != "rekordbox" || e.Deck != "" {
 			t.Fatalf("play %d: %s at %v deck %q", i+1, describe(e), e.PlayedAt, e.Deck)
 		}
@@ -137,21 +139,17 @@ func TestSourceAnnouncesEachNewHistoryRowOnceAndNeverTheOldOnes(t *testing.T) {
 	// A restart announces nothing already in the history: the next play
 	// announced is the next new row.
 	src2 := plainSource(t, path, c)
-	got2 := run(t, src2)
-	waitFor(t, "the restarted source's first read", func() bool { return !src2.Status().LastReadAt.IsZero() })
+	got2 := detecttest.RunSource(t, src2)
+	got2.WaitRead(t)
 	addPlay(t, w, "h2-4", "h2", "101", setStart.Add(3*time.Minute))
-	if e := next(t, got2); e.Title != "Slow Burn Shuffle" || !e.PlayedAt.Equal(setStart.Add(3*time.Minute)) {
+	if e := got2.Next(t); e.Title != "Slow Burn Shuffle" || !e.PlayedAt.Equal(setStart.Add(3*time.Minute)) {
 		t.Fatalf("after a restart: %s at %v, want only the new row", describe(e), e.PlayedAt)
 	}
 	// The first source sees it too, once.
-	if e := next(t, got); e.Title != "Slow Burn Shuffle" {
+	if e := got.Next(t); e.Title != "Slow Burn Shuffle" {
 		t.Fatalf("first source: %s", describe(e))
 	}
-	select {
-	case e := <-got:
-		t.Fatalf("announced again: %s", describe(e))
-	default:
-	}
+	got.Quiet(t)
 }
 
 func TestUnsupportedSchemaIsSaidPlainlyAndReadingGoesOn(t *testing.T) {
@@ -170,18 +168,18 @@ func TestUnsupportedSchemaIsSaidPlainlyAndReadingGoesOn(t *testing.T) {
 	}
 
 	// The source shows it as its status and recovers when the table does.
-	c := &clock{now: setStart}
+	c := detecttest.NewClock(setStart)
 	src := plainSource(t, path, c)
-	got := run(t, src)
-	waitFor(t, "the schema error on the status line", func() bool {
+	got := detecttest.RunSource(t, src)
+	testenv.Eventually(t, 10*time.Second, "the schema error on the status line", func() bool {
 		return strings.Contains(src.Status().Err, "unsupported rekordbox database")
 	})
 	if _, err := w.Exec("ALTER TABLE djmdSongHistory RENAME COLUMN logged_at TO created_at"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "a good read", func() bool { return src.Status().Err == "" && !src.Status().LastReadAt.IsZero() })
+	testenv.Eventually(t, 10*time.Second, "a good read", func() bool { return src.Status().Err == "" && !src.Status().LastReadAt.IsZero() })
 	addPlay(t, w, "h2-1", "h2", "102", setStart)
-	if e := next(t, got); e.Title != "Lean Into It" {
+	if e := got.Next(t); e.Title != "Lean Into It" {
 		t.Fatalf("after recovery: %s", describe(e))
 	}
 }
@@ -209,10 +207,10 @@ func TestLockedDatabaseIsRetriedThenReported(t *testing.T) {
 	if _, err := w.Exec("PRAGMA journal_mode=DELETE"); err != nil {
 		t.Fatal(err)
 	}
-	c := &clock{now: setStart}
+	c := detecttest.NewClock(setStart)
 	src := plainSource(t, path, c)
-	got := run(t, src)
-	waitFor(t, "the first read", func() bool { return !src.Status().LastReadAt.IsZero() })
+	got := detecttest.RunSource(t, src)
+	got.WaitRead(t)
 
 	ctx := context.Background()
 	conn, err := w.Conn(ctx)
@@ -223,7 +221,7 @@ func TestLockedDatabaseIsRetriedThenReported(t *testing.T) {
 	if _, err := conn.ExecContext(ctx, "BEGIN EXCLUSIVE"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the lock on the status line", func() bool {
+	testenv.Eventually(t, 10*time.Second, "the lock on the status line", func() bool {
 		return strings.Contains(src.Status().Err, "rekordbox's database is locked by rekordbox")
 	})
 	if _, err := conn.ExecContext(ctx, `INSERT INTO djmdSongHistory (ID, HistoryID, ContentID, created_at, updated_at)
@@ -233,8 +231,8 @@ func TestLockedDatabaseIsRetriedThenReported(t *testing.T) {
 	if _, err := conn.ExecContext(ctx, "COMMIT"); err != nil {
 		t.Fatal(err)
 	}
-	if e := next(t, got); e.Title != "Slow Burn Shuffle" {
+	if e := got.Next(t); e.Title != "Slow Burn Shuffle" {
 		t.Fatalf("after the lock: %s", describe(e))
 	}
-	waitFor(t, "the error to clear", func() bool { return src.Status().Err == "" })
+	testenv.Eventually(t, 10*time.Second, "the error to clear", func() bool { return src.Status().Err == "" })
 }

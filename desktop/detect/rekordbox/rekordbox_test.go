@@ -2,30 +2,14 @@ package rekordbox
 
 import (
 	"encoding/json"
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/pika-dj/pika/desktop/detect"
+	"github.com/pika-dj/pika/desktop/detect/detecttest"
 )
-
-// write makes the file at path (a path of this machine) with b.
-func write(t *testing.T, path string, b []byte, mod time.Time) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if !mod.IsZero() {
-		if err := os.Chtimes(path, mod, mod); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
 
 func optionsJSON(t *testing.T, dbPath string) []byte {
 	t.Helper()
@@ -36,10 +20,6 @@ func optionsJSON(t *testing.T, dbPath string) []byte {
 		t.Fatal(err)
 	}
 	return b
-}
-
-func envOf(vars map[string]string) func(string) string {
-	return func(k string) string { return vars[k] }
 }
 
 func TestProduct(t *testing.T) {
@@ -54,15 +34,15 @@ func TestLocateOnMacOSFollowsOptionsJSONAndWantsTheKey(t *testing.T) {
 	t.Parallel()
 	home := t.TempDir()
 	t0 := time.Date(2026, 8, 15, 21, 0, 0, 0, time.UTC)
-	env := detect.Env{Home: home, GOOS: "darwin", Getenv: envOf(nil)}
+	env := detecttest.Env(home, "darwin", nil)
 	if got := Locate(env); got != nil {
 		t.Fatalf("nothing installed: %+v", got)
 	}
 
 	// The default place, no key yet: found, not ready, and says how.
 	def := filepath.Join(home, "Library", "Pioneer", "rekordbox", "master.db")
-	write(t, def, []byte("x"), t0)
-	write(t, def+"-wal", []byte("x"), t0.Add(time.Minute))
+	detecttest.MkFile(t, def, "x", t0)
+	detecttest.MkFile(t, def+"-wal", "x", t0.Add(time.Minute))
 	got := Locate(env)
 	if len(got) != 1 || got[0].Path != def || got[0].Ready || got[0].Product != "rekordbox" ||
 		!got[0].Changed.Equal(t0.Add(time.Minute)) || !strings.Contains(got[0].Why, KeyEnv) || !strings.Contains(got[0].Why, KeyFile) {
@@ -72,9 +52,9 @@ func TestLocateOnMacOSFollowsOptionsJSONAndWantsTheKey(t *testing.T) {
 	// options.json names a library moved elsewhere; the key is in the
 	// environment.
 	moved := filepath.Join(home, "Music", "rekordbox library", "master.db")
-	write(t, moved, []byte("x"), t0.Add(2*time.Minute))
-	write(t, filepath.Join(home, "Library", "Application Support", "Pioneer", "rekordboxAgent", "storage", "options.json"), optionsJSON(t, moved), time.Time{})
-	env.Getenv = envOf(map[string]string{KeyEnv: testPassphrase})
+	detecttest.MkFile(t, moved, "x", t0.Add(2*time.Minute))
+	detecttest.MkFile(t, filepath.Join(home, "Library", "Application Support", "Pioneer", "rekordboxAgent", "storage", "options.json"), string(optionsJSON(t, moved)), time.Time{})
+	env.Getenv = detecttest.Getenv(map[string]string{KeyEnv: testPassphrase})
 	got = Locate(env)
 	if len(got) != 1 || got[0].Path != moved || !got[0].Ready || !got[0].Changed.Equal(t0.Add(2*time.Minute)) || !strings.Contains(got[0].Why, "master.db") {
 		t.Fatalf("moved library with a key: %+v", got)
@@ -82,8 +62,8 @@ func TestLocateOnMacOSFollowsOptionsJSONAndWantsTheKey(t *testing.T) {
 
 	// The key in Pika!'s data folder is found too.
 	data := filepath.Join(home, "pika-data")
-	write(t, filepath.Join(data, KeyFile), []byte(testPassphrase+"\n"), time.Time{})
-	env.Getenv, env.DataDir = envOf(nil), data
+	detecttest.MkFile(t, filepath.Join(data, KeyFile), testPassphrase+"\n", time.Time{})
+	env.Getenv, env.DataDir = detecttest.Getenv(nil), data
 	if got := Locate(env); len(got) != 1 || !got[0].Ready {
 		t.Fatalf("key file: %+v", got)
 	}
@@ -94,9 +74,9 @@ func TestLocateOnWindows(t *testing.T) {
 	home := t.TempDir()
 	// Paths as rekordbox spells them on Windows, under a fake home.
 	appdata := home + `\AppData\Roaming`
-	env := detect.Env{Home: home, GOOS: "windows", Getenv: envOf(map[string]string{"APPDATA": appdata, KeyEnv: testPassphrase})}
+	env := detecttest.Env(home, "windows", map[string]string{"APPDATA": appdata, KeyEnv: testPassphrase})
 	master := appdata + `\Pioneer\rekordbox\master.db`
-	write(t, local(env, master), []byte("x"), time.Time{})
+	detecttest.MkFile(t, local(env, master), "x", time.Time{})
 	got := Locate(env)
 	if len(got) != 1 || got[0].Path != master || !got[0].Ready {
 		t.Fatalf("default place: %+v", got)
@@ -104,8 +84,8 @@ func TestLocateOnWindows(t *testing.T) {
 
 	// Installed (the agent's settings are there) but no library yet.
 	home2 := t.TempDir()
-	env2 := detect.Env{Home: home2, GOOS: "windows", Getenv: envOf(nil)} // no APPDATA: from the home folder
-	write(t, local(env2, home2+`\AppData\Roaming\Pioneer\rekordboxAgent\storage\options.json`), []byte(`{"options":[]}`), time.Time{})
+	env2 := detecttest.Env(home2, "windows", nil) // no APPDATA: from the home folder
+	detecttest.MkFile(t, local(env2, home2+`\AppData\Roaming\Pioneer\rekordboxAgent\storage\options.json`), `{"options":[]}`, time.Time{})
 	got = Locate(env2)
 	if len(got) != 1 || got[0].Ready || !strings.Contains(got[0].Why, "start rekordbox") {
 		t.Fatalf("installed without a library: %+v", got)
@@ -115,7 +95,7 @@ func TestLocateOnWindows(t *testing.T) {
 func TestLocateElsewhereFindsNothing(t *testing.T) {
 	t.Parallel()
 	home := t.TempDir()
-	write(t, filepath.Join(home, "Library", "Pioneer", "rekordbox", "master.db"), []byte("x"), time.Time{})
+	detecttest.MkFile(t, filepath.Join(home, "Library", "Pioneer", "rekordbox", "master.db"), "x", time.Time{})
 	if got := Locate(detect.Env{Home: home, GOOS: "linux"}); got != nil {
 		t.Fatalf("rekordbox does not run on Linux: %+v", got)
 	}
@@ -143,18 +123,18 @@ func TestDBPathFromOptionsJSON(t *testing.T) {
 func TestLoadKey(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	if k, err := loadKey(envOf(map[string]string{KeyEnv: " " + testPassphrase + "\n"}), dir); err != nil || k != testPassphrase {
+	if k, err := loadKey(detecttest.Getenv(map[string]string{KeyEnv: " " + testPassphrase + "\n"}), dir); err != nil || k != testPassphrase {
 		t.Fatalf("from the environment: %q %v", k, err)
 	}
-	if _, err := loadKey(envOf(nil), dir); err == nil || !strings.Contains(err.Error(), "key is missing") || !strings.Contains(err.Error(), KeyEnv) {
+	if _, err := loadKey(detecttest.Getenv(nil), dir); err == nil || !strings.Contains(err.Error(), "key is missing") || !strings.Contains(err.Error(), KeyEnv) {
 		t.Fatalf("missing: %v", err)
 	}
-	write(t, filepath.Join(dir, KeyFile), []byte(`"`+strings.ToUpper(testPassphrase)+`"`), time.Time{})
-	if k, err := loadKey(envOf(nil), dir); err != nil || k != strings.ToUpper(testPassphrase) {
+	detecttest.MkFile(t, filepath.Join(dir, KeyFile), `"`+strings.ToUpper(testPassphrase)+`"`, time.Time{})
+	if k, err := loadKey(detecttest.Getenv(nil), dir); err != nil || k != strings.ToUpper(testPassphrase) {
 		t.Fatalf("from the file: %q %v", k, err)
 	}
-	write(t, filepath.Join(dir, KeyFile), []byte("not-a-key"), time.Time{})
-	_, err := loadKey(envOf(nil), dir)
+	detecttest.MkFile(t, filepath.Join(dir, KeyFile), "not-a-key", time.Time{})
+	_, err := loadKey(detecttest.Getenv(nil), dir)
 	if err == nil || !strings.Contains(err.Error(), "64 hexadecimal") || strings.Contains(err.Error(), "not-a-key") {
 		t.Fatalf("a malformed key: %v (and it must not be echoed)", err)
 	}

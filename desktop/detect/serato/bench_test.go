@@ -1,13 +1,13 @@
 package serato
 
 import (
-	"context"
 	"path/filepath"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/pika-dj/pika/desktop/detect"
+	"github.com/pika-dj/pika/desktop/detect/detecttest"
 	"github.com/pika-dj/pika/desktop/detect/serato/seratotest"
 )
 
@@ -58,39 +58,17 @@ func BenchmarkDetectionLatency(b *testing.B) {
 }
 
 func benchDetect(b *testing.B, src detect.Source, change func(i int)) {
-	got := make(chan detect.Entry, 16)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		src.Run(ctx, func(ctx context.Context, e detect.Entry) error {
-			select {
-			case got <- e:
-			case <-ctx.Done():
-			}
-			return nil
-		})
-	}()
-	defer func() { cancel(); <-done }()
-
+	r := detecttest.RunSource(b, src)
 	// Let the first reads happen, so the timing is of detection only.
-	deadline := time.Now().Add(10 * time.Second)
-	for src.Status().LastReadAt.IsZero() && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	r.WaitRead(b)
 
 	var total time.Duration
 	b.ResetTimer()
 	for i := range b.N {
 		start := time.Now()
 		change(i)
-		select {
-		case e := <-got:
-			if e.Title != "Track "+strconv.Itoa(i) {
-				b.Fatalf("got %q at iteration %d", e.Title, i)
-			}
-		case <-time.After(10 * time.Second):
-			b.Fatalf("iteration %d: nothing detected; status %+v", i, src.Status())
+		if e := r.Next(b); e.Title != "Track "+strconv.Itoa(i) {
+			b.Fatalf("got %q at iteration %d", e.Title, i)
 		}
 		total += time.Since(start)
 	}

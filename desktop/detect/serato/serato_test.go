@@ -8,11 +8,11 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/pika-dj/pika/desktop/detect"
+	"github.com/pika-dj/pika/desktop/detect/detecttest"
 	"github.com/pika-dj/pika/desktop/detect/serato/seratotest"
 	"github.com/pika-dj/pika/internal/testenv"
 )
@@ -20,21 +20,22 @@ import (
 // t0 is when the invented sets start: a Thursday night social.
 var t0 = time.Date(2026, 11, 26, 21, 0, 0, 0, time.UTC)
 
-// stepper reads the fixture the way the polled source does, through the
+// stepper reads a fixture the way the polled source does, through the
 // one Decider, with a clock that moves a second per read.
 type stepper struct {
-	r   *db4
-	dec *detect.Decider
-	now time.Time
+	read func(context.Context) ([]detect.Deck, error)
+	dec  *detect.Decider
+	now  time.Time
 }
 
+// newStepper steps through Serato DJ 4's master.sqlite at path.
 func newStepper(path string) *stepper {
-	return &stepper{r: &db4{path: path}, dec: detect.NewDecider(detect.Policy{}), now: t0}
+	return &stepper{read: (&db4{path: path}).read, dec: detect.NewDecider(detect.Policy{}), now: t0}
 }
 
 func (s *stepper) step(t *testing.T, want ...string) []detect.Entry {
 	t.Helper()
-	decks, err := s.r.read(context.Background())
+	decks, err := s.read(context.Background())
 	if err != nil {
 		t.Fatalf("read: %v", err)
 	}
@@ -93,7 +94,7 @@ func TestSerato4Script(t *testing.T) {
 
 			// Serato quits: the session closes. Next time it opens a new one.
 			m.CloseSession(s1, t0.Add(time.Hour))
-			if decks, err := s.r.read(context.Background()); err != nil || len(decks) != 0 {
+			if decks, err := s.read(context.Background()); err != nil || len(decks) != 0 {
 				t.Fatalf("closed session: decks %+v, %v", decks, err)
 			}
 			s.step(t)
@@ -293,11 +294,11 @@ func TestSerato4UnsupportedSchema(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	r := run(t, src)
+	r := detecttest.RunSource(t, src)
 	testenv.Eventually(t, 10*time.Second, "the schema error in Status", func() bool {
 		return strings.Contains(src.Status().Err, "unsupported Serato DJ 4 database (version 4.9.0): table history_entry lacks played")
 	})
-	if len(r.got()) != 0 {
+	if len(r.Entries()) != 0 {
 		t.Fatal("played something from an unsupported database")
 	}
 
@@ -307,57 +308,6 @@ func TestSerato4UnsupportedSchema(t *testing.T) {
 	if !errors.As(err, &se) || se.Table != "history_session" || se.Missing != nil {
 		t.Fatalf("no history tables: %v", err)
 	}
-}
-
-// running is a source running in the background, collecting what it emits.
-type running struct {
-	mu      sync.Mutex
-	entries []detect.Entry
-}
-
-func (r *running) got() []detect.Entry {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return slices.Clone(r.entries)
-}
-
-func (r *running) titles() []string { return titlesOf(r.got()) }
-
-func run(t testing.TB, src detect.Source) *running {
-	t.Helper()
-	r := &running{}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() {
-		done <- src.Run(ctx, func(_ context.Context, e detect.Entry) error {
-			r.mu.Lock()
-			r.entries = append(r.entries, e)
-			r.mu.Unlock()
-			return nil
-		})
-	}()
-	t.Cleanup(func() {
-		cancel()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Errorf("Run: %v", err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Error("Run did not return after cancel")
-		}
-	})
-	return r
-}
-
-// reads waits for n more reads without error.
-func reads(t testing.TB, src detect.Source, n int) {
-	t.Helper()
-	seen := map[time.Time]bool{src.Status().LastReadAt: true}
-	testenv.Eventually(t, 10*time.Second, fmt.Sprintf("%d reads without error; status %+v", n, src.Status()), func() bool {
-		seen[src.Status().LastReadAt] = true
-		return len(seen) > n
-	})
 }
 
 func TestSerato4Source(t *testing.T) {
@@ -371,7 +321,7 @@ func TestSerato4Source(t *testing.T) {
 	if src.Name() != "serato" {
 		t.Fatalf("name %q", src.Name())
 	}
-	r := run(t, src)
+	r := detecttest.RunSource(t, src)
 	// Started before Serato ever ran: the DJ is told to open it.
 	testenv.Eventually(t, 10*time.Second, "a missing-database status", func() bool {
 		return strings.Contains(src.Status().Err, "open Serato DJ 4")
@@ -379,19 +329,19 @@ func TestSerato4Source(t *testing.T) {
 
 	m := seratotest.New(t, lib, seratotest.Schema4)
 	s1 := m.OpenSession(time.Now(), -1)
-	reads(t, src, 2)
+	r.Reads(t, 2)
 	if st := src.Status(); st.Err != "" || st.Path != dbPath {
 		t.Fatalf("status %+v", st)
 	}
 	a := m.Load(s1, seratotest.Load{Deck: "1", Artist: "A", Title: "Live One", At: time.Now()})
-	reads(t, src, 3)
-	if got := r.titles(); len(got) != 0 {
+	r.Reads(t, 3)
+	if got := r.Titles(); len(got) != 0 {
 		t.Fatalf("a loaded track was announced: %q", got)
 	}
 	m.SetPlayed(a)
-	testenv.Eventually(t, 10*time.Second, "Live One announced", func() bool { return slices.Equal(r.titles(), []string{"Live One"}) })
-	reads(t, src, 3)
-	if got := r.titles(); !slices.Equal(got, []string{"Live One"}) {
+	testenv.Eventually(t, 10*time.Second, "Live One announced", func() bool { return slices.Equal(r.Titles(), []string{"Live One"}) })
+	r.Reads(t, 3)
+	if got := r.Titles(); !slices.Equal(got, []string{"Live One"}) {
 		t.Fatalf("announced %q, want it once", got)
 	}
 	if st := src.Status(); st.LastEntry == nil || st.LastEntry.Title != "Live One" {

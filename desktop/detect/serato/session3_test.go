@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/pika-dj/pika/desktop/detect"
+	"github.com/pika-dj/pika/desktop/detect/detecttest"
 	"github.com/pika-dj/pika/internal/testenv"
 )
 
@@ -66,38 +67,16 @@ func bump(t testing.TB, path string, d time.Duration) {
 	}
 }
 
-type stepper3 struct {
-	r   *sessions3
-	dec *detect.Decider
-	now time.Time
-}
-
-func newStepper3(dir string) *stepper3 {
-	return &stepper3{
-		r:   &sessions3{dir: dir, now: time.Now, log: slog.New(slog.DiscardHandler)},
-		dec: detect.NewDecider(detect.Policy{}),
-		now: t0,
-	}
-}
-
-func (s *stepper3) step(t *testing.T, want ...string) []detect.Entry {
-	t.Helper()
-	decks, err := s.r.read(context.Background())
-	if err != nil {
-		t.Fatalf("read: %v", err)
-	}
-	s.now = s.now.Add(time.Second)
-	got := s.dec.Observe(s.now, decks)
-	if titles := titlesOf(got); !slices.Equal(titles, want) {
-		t.Fatalf("announced %q, want %q (decks %+v)", titles, want, decks)
-	}
-	return got
+// newStepper3 steps through Serato DJ 3's session files in dir.
+func newStepper3(dir string) *stepper {
+	r := &sessions3{dir: dir, now: time.Now, log: slog.New(slog.DiscardHandler)}
+	return &stepper{read: r.read, dec: detect.NewDecider(detect.Policy{}), now: t0}
 }
 
 func TestSession3Script(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "_Serato_", "History", "Sessions")
 	s := newStepper3(dir)
-	if _, err := s.r.read(context.Background()); err == nil || !strings.Contains(err.Error(), "no Serato session folder") {
+	if _, err := s.read(context.Background()); err == nil || !strings.Contains(err.Error(), "no Serato session folder") {
 		t.Fatalf("missing folder: %v", err)
 	}
 	old := newSessionFile(t, dir, 9)
@@ -190,24 +169,24 @@ func TestSession3Source(t *testing.T) {
 	if src.Name() != "serato3" {
 		t.Fatalf("name %q", src.Name())
 	}
-	r := run(t, src)
-	reads(t, src, 2)
+	r := detecttest.RunSource(t, src)
+	r.Reads(t, 2)
 	a := track{row: 1, deck: 1, artist: "A", title: "Live Session Song", start: time.Now()}
 	f.append(t, a.oent())
-	reads(t, src, 2)
-	if got := r.titles(); len(got) != 0 {
+	r.Reads(t, 2)
+	if got := r.Titles(); len(got) != 0 {
 		t.Fatalf("a loaded track was announced: %q", got)
 	}
 	a.played = true
 	whole := a.oent()
 	f.append(t, whole[:25]) // mid-write
-	reads(t, src, 2)
+	r.Reads(t, 2)
 	f.append(t, whole[25:])
 	testenv.Eventually(t, 10*time.Second, "the played row announced", func() bool {
-		return slices.Equal(r.titles(), []string{"Live Session Song"})
+		return slices.Equal(r.Titles(), []string{"Live Session Song"})
 	})
-	reads(t, src, 2)
-	if got := r.titles(); len(got) != 1 || src.Status().Err != "" {
+	r.Reads(t, 2)
+	if got := r.Titles(); len(got) != 1 || src.Status().Err != "" {
 		t.Fatalf("announced %q, status %+v", got, src.Status())
 	}
 
@@ -217,7 +196,7 @@ func TestSession3Source(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		r := run(t, src)
-		testenv.Eventually(t, 10*time.Second, "read through "+p, func() bool { return len(r.titles()) == 1 })
+		r := detecttest.RunSource(t, src)
+		testenv.Eventually(t, 10*time.Second, "read through "+p, func() bool { return len(r.Titles()) == 1 })
 	}
 }

@@ -11,10 +11,12 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/pika-dj/pika/desktop/detect"
+	"github.com/pika-dj/pika/desktop/detect/detecttest"
 	"github.com/pika-dj/pika/desktop/detect/traktor/traktortest"
 	"github.com/pika-dj/pika/internal/testenv"
 )
@@ -24,16 +26,17 @@ var setStart = time.Date(2026, 11, 27, 21, 0, 0, 0, time.UTC)
 func waitTitles(t *testing.T, r *running, want ...string) {
 	t.Helper()
 	testenv.Eventually(t, 10*time.Second, "titles "+strings.Join(want, ", "), func() bool {
-		return len(r.c.titles()) >= len(want)
+		return len(r.out.Titles()) >= len(want)
 	})
-	if got := r.c.titles(); !slices.Equal(got, want) {
+	if got := r.out.Titles(); !slices.Equal(got, want) {
 		t.Fatalf("titles %q, want %q", got, want)
 	}
 }
 
 func TestBroadcastTracks(t *testing.T) {
-	clk := &clock{t: setStart}
-	r := start(t, Config{Now: clk.now}, &collector{})
+	// The injected clock moves a second each time it is read.
+	clk := detecttest.NewClock(setStart)
+	r := start(t, Config{Now: func() time.Time { return clk.Advance(time.Second) }}, nil)
 	if st := r.s.Status(); !strings.Contains(st.Err, "Preferences → Broadcasting") || st.Source != "traktor" {
 		t.Fatalf("status before Traktor connects: %+v", st)
 	}
@@ -53,7 +56,7 @@ func TestBroadcastTracks(t *testing.T) {
 	tc.Send(append(one, two...))
 	waitTitles(t, r, "Boo'd Up", "Leave The Door Open")
 
-	got := r.c.entries()
+	got := r.out.Entries()
 	if got[0].Artist != "Ella Mai" || got[0].Album != "Ready" || got[1].Artist != "Silk Sonic" {
 		t.Fatalf("entries %+v", got)
 	}
@@ -74,17 +77,17 @@ func TestBroadcastTracks(t *testing.T) {
 }
 
 func TestBroadcastSplitsArtistFromTitle(t *testing.T) {
-	r := start(t, Config{}, &collector{})
+	r := start(t, Config{}, nil)
 	tc := traktortest.Connect(t, r.s.Addr(), 1)
 	tc.Send(traktortest.TrackStream(rand.New(rand.NewPCG(1, 1)), 77, "TITLE=Jessie Ware - Free Yourself"))
 	waitTitles(t, r, "Free Yourself")
-	if e := r.c.entries()[0]; e.Artist != "Jessie Ware" {
+	if e := r.out.Entries()[0]; e.Artist != "Jessie Ware" {
 		t.Fatalf("artist %q", e.Artist)
 	}
 }
 
 func TestBroadcastCorruptedPages(t *testing.T) {
-	r := start(t, Config{}, &collector{})
+	r := start(t, Config{}, nil)
 	tc := traktortest.Connect(t, r.s.Addr(), 9)
 	rng := rand.New(rand.NewPCG(4, 4))
 
@@ -108,7 +111,7 @@ func TestBroadcastCorruptedPages(t *testing.T) {
 }
 
 func TestBroadcastReconnectResendsCurrentTrack(t *testing.T) {
-	r := start(t, Config{}, &collector{})
+	r := start(t, Config{}, nil)
 	rng := rand.New(rand.NewPCG(5, 5))
 
 	tc := traktortest.Connect(t, r.s.Addr(), 1)
@@ -138,7 +141,7 @@ func TestBroadcastReconnectResendsCurrentTrack(t *testing.T) {
 }
 
 func TestBroadcastSecondSourceRefused(t *testing.T) {
-	r := start(t, Config{}, &collector{})
+	r := start(t, Config{}, nil)
 	tc := traktortest.Connect(t, r.s.Addr(), 1)
 	_, status := traktortest.DialStatus(t, r.s.Addr(), traktortest.SourceRequest)
 	if status != "HTTP/1.0 403 Forbidden" {
@@ -150,7 +153,7 @@ func TestBroadcastSecondSourceRefused(t *testing.T) {
 }
 
 func TestBroadcastStrangersAreBounded(t *testing.T) {
-	r := start(t, Config{}, &collector{}, func(s *Source) { s.headerTimeout = 300 * time.Millisecond })
+	r := start(t, Config{}, nil, func(s *Source) { s.headerTimeout = 300 * time.Millisecond })
 	addr := r.s.Addr()
 
 	// Headers that never end.
@@ -190,7 +193,7 @@ func TestBroadcastStrangersAreBounded(t *testing.T) {
 }
 
 func TestBroadcastIdleTimeoutAndNotOgg(t *testing.T) {
-	r := start(t, Config{}, &collector{}, func(s *Source) { s.idleTimeout = 300 * time.Millisecond })
+	r := start(t, Config{}, nil, func(s *Source) { s.idleTimeout = 300 * time.Millisecond })
 	tc := traktortest.Connect(t, r.s.Addr(), 1)
 	traktortest.WaitClosed(t, tc.Conn) // silent past the idle timeout
 	testenv.Eventually(t, 10*time.Second, "status back to waiting", func() bool {
@@ -216,25 +219,24 @@ func TestBroadcastIdleTimeoutAndNotOgg(t *testing.T) {
 
 func TestBroadcastEmitRetried(t *testing.T) {
 	failures := 2
-	c := &collector{fail: func(e detect.Entry) error {
+	var calls atomic.Int32
+	refuse := func(detect.Entry) error {
+		calls.Add(1)
 		if failures > 0 {
 			failures--
 			return errors.New("bus down")
 		}
 		return nil
-	}}
-	r := start(t, Config{}, c, func(s *Source) { s.retryEmit = 20 * time.Millisecond })
+	}
+	r := start(t, Config{}, refuse, func(s *Source) { s.retryEmit = 20 * time.Millisecond })
 	tc := traktortest.Connect(t, r.s.Addr(), 1)
 	rng := rand.New(rand.NewPCG(1, 1))
 	tc.Send(traktortest.TrackStream(rng, 1, "ARTIST=A", "TITLE=Flaky"))
 	waitTitles(t, r, "Flaky")
 	tc.Send(traktortest.TrackStream(rng, 2, "ARTIST=A", "TITLE=After"))
 	waitTitles(t, r, "Flaky", "After")
-	c.mu.Lock()
-	calls := c.calls
-	c.mu.Unlock()
-	if calls != 4 {
-		t.Fatalf("%d emit calls, want 2 failures + 2 successes", calls)
+	if n := calls.Load(); n != 4 {
+		t.Fatalf("%d emit calls, want 2 failures + 2 successes", n)
 	}
 	if st := r.s.Status(); st.Err != "" {
 		t.Fatalf("error not cleared: %q", st.Err)
@@ -249,15 +251,7 @@ func TestBroadcastPortInUse(t *testing.T) {
 	addr := busy.Addr().String()
 	s := New(Config{Listen: addr})
 	s.relisten = 50 * time.Millisecond
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- s.Run(ctx, (&collector{}).emit) }()
-	defer func() {
-		cancel()
-		if err := <-done; err != nil {
-			t.Error(err)
-		}
-	}()
+	detecttest.RunSource(t, s)
 	testenv.Eventually(t, 10*time.Second, "status says the port is taken", func() bool {
 		return strings.Contains(s.Status().Err, "cannot listen on "+addr)
 	})
@@ -272,7 +266,7 @@ func TestBroadcastCancelClosesEverything(t *testing.T) {
 	if err := os.WriteFile(coll, []byte(testCollection), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	r := start(t, Config{Collection: coll}, &collector{})
+	r := start(t, Config{Collection: coll}, nil)
 	addr := r.s.Addr()
 	tc := traktortest.Connect(t, addr, 1)
 	idle, err := net.Dial("tcp", addr) // a connection still in its request
@@ -280,7 +274,7 @@ func TestBroadcastCancelClosesEverything(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer idle.Close()
-	r.stop()
+	r.out.Stop()
 	traktortest.WaitClosed(t, tc.Conn)
 	traktortest.WaitClosed(t, idle)
 	if r.s.Addr() != "" {
@@ -294,7 +288,7 @@ func TestBroadcastCancelClosesEverything(t *testing.T) {
 	// Run may start again once it has returned; here it ends at once.
 	ctx, cancel := context.WithCancel(context.Background())
 	cancel()
-	if err := r.s.Run(ctx, (&collector{}).emit); err != nil {
+	if err := r.s.Run(ctx, func(context.Context, detect.Entry) error { return nil }); err != nil {
 		t.Fatalf("Run after Run: %v", err)
 	}
 }
@@ -305,7 +299,7 @@ func TestBroadcastEnrichedFromCollection(t *testing.T) {
 	if err := os.WriteFile(coll, []byte(testCollection), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	r := start(t, Config{Collection: coll}, &collector{}, func(s *Source) { s.collectionEvery = 20 * time.Millisecond })
+	r := start(t, Config{Collection: coll}, nil, func(s *Source) { s.collectionEvery = 20 * time.Millisecond })
 	if st := r.s.Status(); st.File != coll {
 		t.Fatalf("status file %q", st.File)
 	}
@@ -313,7 +307,7 @@ func TestBroadcastEnrichedFromCollection(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 1))
 	tc.Send(traktortest.TrackStream(rng, 1, "ARTIST=Marvin Gaye & Tammi Terrell", "TITLE=Ain't No Mountain High Enough"))
 	waitTitles(t, r, "Ain't No Mountain High Enough")
-	e := r.c.entries()[0]
+	e := r.out.Entries()[0]
 	if e.BPM != 130.01 || e.Key != "1d" || e.Duration != 151.2 || e.Path != "/Users/dj/Music/Motown/Aint No Mountain.mp3" || e.Album != "United" {
 		t.Fatalf("entry %+v", e)
 	}
@@ -335,7 +329,7 @@ func TestBroadcastEnrichedFromCollection(t *testing.T) {
 	})
 	tc.Send(traktortest.TrackStream(rng, 2, "ARTIST=Marvin Gaye & Tammi Terrell", "TITLE=Ain't No Mountain High Enough"))
 	waitTitles(t, r, "Ain't No Mountain High Enough", "Ain't No Mountain High Enough")
-	if e := r.c.entries()[1]; e.BPM != 129.5 {
+	if e := r.out.Entries()[1]; e.BPM != 129.5 {
 		t.Fatalf("after the refresh: %+v", e)
 	}
 }

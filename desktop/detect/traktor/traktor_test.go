@@ -1,27 +1,14 @@
 package traktor
 
 import (
-	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/pika-dj/pika/desktop/detect"
+	"github.com/pika-dj/pika/desktop/detect/detecttest"
 )
-
-func writeAt(t *testing.T, path, content string, mod time.Time) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.Chtimes(path, mod, mod); err != nil {
-		t.Fatal(err)
-	}
-}
 
 func TestLocateMacOS(t *testing.T) {
 	home := t.TempDir()
@@ -33,16 +20,14 @@ func TestLocateMacOS(t *testing.T) {
 	now := time.Now()
 	old := filepath.Join(ni, "Traktor 3.11.1", "collection.nml")
 	cur := filepath.Join(ni, "Traktor 4.0.2", "collection.nml")
-	writeAt(t, old, testCollection, now.Add(-90*24*time.Hour))
-	writeAt(t, cur, testCollection, now.Add(-2*time.Hour))
+	detecttest.MkFile(t, old, testCollection, now.Add(-90*24*time.Hour))
+	detecttest.MkFile(t, cur, testCollection, now.Add(-2*time.Hour))
 	// Traktor 4 wrote a history file during tonight's set.
 	hist := now.Add(-10 * time.Minute).Truncate(time.Second)
-	writeAt(t, filepath.Join(ni, "Traktor 4.0.2", "History", "history_2026y11m27d_21h00m00s.nml"), "<NML/>", hist)
+	detecttest.MkFile(t, filepath.Join(ni, "Traktor 4.0.2", "History", "history_2026y11m27d_21h00m00s.nml"), "<NML/>", hist)
 	// A folder without a collection, and a file named like a version.
-	if err := os.MkdirAll(filepath.Join(ni, "Traktor Kontrol S4 MK3"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	writeAt(t, filepath.Join(ni, "Traktor 2"), "not a folder", now)
+	detecttest.MkDir(t, filepath.Join(ni, "Traktor Kontrol S4 MK3"))
+	detecttest.MkFile(t, filepath.Join(ni, "Traktor 2"), "not a folder", now)
 
 	got := Locate(env)
 	if len(got) != 2 || got[0].Path != cur || got[1].Path != old {
@@ -66,17 +51,15 @@ func TestLocateWindows(t *testing.T) {
 	root := t.TempDir()
 	profile := filepath.Join(root, "Users", "dj")
 	local := filepath.Join(profile, "AppData", "Local")
-	env := detect.Env{Home: profile, GOOS: "windows", Getenv: func(k string) string {
-		return map[string]string{"USERPROFILE": profile, "LOCALAPPDATA": local}[k]
-	}}
+	env := detecttest.Env(profile, "windows", map[string]string{"USERPROFILE": profile, "LOCALAPPDATA": local})
 	if got := Locate(env); len(got) != 0 {
 		t.Fatalf("nothing installed: %+v", got)
 	}
 	now := time.Now()
 	docs := filepath.Join(profile, "Documents", "Native Instruments", "Traktor 3.11.1", "collection.nml")
 	appdata := filepath.Join(local, "Native Instruments", "Traktor 4.1.0", "collection.nml")
-	writeAt(t, docs, testCollection, now.Add(-24*time.Hour))
-	writeAt(t, appdata, testCollection, now.Add(-time.Minute))
+	detecttest.MkFile(t, docs, testCollection, now.Add(-24*time.Hour))
+	detecttest.MkFile(t, appdata, testCollection, now.Add(-time.Minute))
 	got := Locate(env)
 	if len(got) != 2 || got[0].Path != appdata || got[1].Path != docs || !got[0].Ready {
 		t.Fatalf("found %+v", got)
@@ -93,7 +76,7 @@ func TestLocateWindows(t *testing.T) {
 
 func TestLocateLinuxAndNoHome(t *testing.T) {
 	home := t.TempDir()
-	writeAt(t, filepath.Join(home, "Documents", "Native Instruments", "Traktor 3.11.1", "collection.nml"), testCollection, time.Now())
+	detecttest.MkFile(t, filepath.Join(home, "Documents", "Native Instruments", "Traktor 3.11.1", "collection.nml"), testCollection, time.Now())
 	if got := Locate(detect.Env{Home: home, GOOS: "linux"}); len(got) != 0 {
 		t.Fatalf("Traktor does not run on Linux: %+v", got)
 	}

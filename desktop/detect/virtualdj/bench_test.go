@@ -1,7 +1,6 @@
 package virtualdj
 
 import (
-	"context"
 	"fmt"
 	"math/rand/v2"
 	"path/filepath"
@@ -9,6 +8,7 @@ import (
 	"time"
 
 	"github.com/pika-dj/pika/desktop/detect"
+	"github.com/pika-dj/pika/desktop/detect/detecttest"
 )
 
 // BenchmarkDetectionLatency measures, on the plugin path with the default
@@ -23,20 +23,7 @@ func BenchmarkDetectionLatency(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	got := make(chan detect.Entry, 1)
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		_ = s.Run(ctx, func(ctx context.Context, e detect.Entry) error {
-			select {
-			case got <- e:
-			case <-ctx.Done():
-			}
-			return nil
-		})
-	}()
-	defer func() { cancel(); <-done }()
+	r := detecttest.RunSource(b, s)
 
 	var total time.Duration
 	b.ResetTimer()
@@ -49,13 +36,8 @@ func BenchmarkDetectionLatency(b *testing.B) {
 		f.set(func(f *fakeVDJ) {
 			f.decks["1"] = &fakeDeck{audible: true, title: title, artist: "Bench", path: "/Music/Bench - " + title + ".mp3"}
 		})
-		select {
-		case e := <-got:
-			if e.Title != title {
-				b.Fatalf("announced %q, want %q", e.Title, title)
-			}
-		case <-time.After(10 * time.Second):
-			b.Fatalf("%q never announced", title)
+		if e := r.Next(b); e.Title != title {
+			b.Fatalf("announced %q, want %q", e.Title, title)
 		}
 		total += time.Since(start)
 	}

@@ -1,7 +1,6 @@
 package virtualdj
 
 import (
-	"context"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
@@ -10,7 +9,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pika-dj/pika/desktop/detect"
+	"github.com/pika-dj/pika/desktop/detect/detecttest"
+	"github.com/pika-dj/pika/internal/testenv"
 )
 
 // fakeVDJ is a Network Control plugin on a real loopback HTTP server,
@@ -142,63 +142,10 @@ func (f *fakeVDJ) answer(script string) string {
 	return eFail
 }
 
-// clock is a test clock moved by hand.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Date(2026, 11, 25, 21, 40, 0, 0, time.UTC)} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Add(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-// sink collects what a source emits.
-type sink struct {
-	mu  sync.Mutex
-	got []detect.Entry
-}
-
-func (s *sink) emit(_ context.Context, e detect.Entry) error {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.got = append(s.got, e)
-	return nil
-}
-
-func (s *sink) entries() []detect.Entry {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return append([]detect.Entry(nil), s.got...)
-}
-
-func (s *sink) titles() []string {
-	var out []string
-	for _, e := range s.entries() {
-		out = append(out, e.Title)
-	}
-	return out
-}
-
-// waitFor polls cond for up to 10 s, failing only when it never holds.
-func waitFor(t testing.TB, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+// newClock is the test's clock, moved by hand, stopped at 21:40 on the
+// evening of the invented set.
+func newClock() *detecttest.Clock {
+	return detecttest.NewClock(time.Date(2026, 11, 25, 21, 40, 0, 0, time.UTC))
 }
 
 // waitReads waits until the plugin was asked about deck n's audibility k
@@ -206,5 +153,5 @@ func waitFor(t testing.TB, what string, cond func() bool) {
 func waitReads(t testing.TB, f *fakeVDJ, script string, k int) {
 	t.Helper()
 	start := f.count(script)
-	waitFor(t, fmt.Sprintf("%d more %q", k, script), func() bool { return f.count(script) >= start+k })
+	testenv.Eventually(t, 10*time.Second, fmt.Sprintf("%d more %q", k, script), func() bool { return f.count(script) >= start+k })
 }

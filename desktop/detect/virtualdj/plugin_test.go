@@ -16,6 +16,8 @@ import (
 	"time"
 
 	"github.com/pika-dj/pika/desktop/detect"
+	"github.com/pika-dj/pika/desktop/detect/detecttest"
+	"github.com/pika-dj/pika/internal/testenv"
 )
 
 func TestParseReply(t *testing.T) {
@@ -51,7 +53,7 @@ func TestParseReply(t *testing.T) {
 
 // testSource is a Source on a fake plugin and a temp VirtualDJ home, fast
 // reads, a hand-moved clock.
-func testSource(t testing.TB, f *fakeVDJ, clk *clock, dataDir string) (*Source, string) {
+func testSource(t testing.TB, f *fakeVDJ, clk *detecttest.Clock, dataDir string) (*Source, string) {
 	t.Helper()
 	home := filepath.Join(t.TempDir(), "VirtualDJ")
 	if err := os.MkdirAll(filepath.Join(home, "History"), 0o755); err != nil {
@@ -60,7 +62,7 @@ func testSource(t testing.TB, f *fakeVDJ, clk *clock, dataDir string) (*Source, 
 	return testSourceAt(t, f, clk, dataDir, home), home
 }
 
-func testSourceAt(t testing.TB, f *fakeVDJ, clk *clock, dataDir, home string) *Source {
+func testSourceAt(t testing.TB, f *fakeVDJ, clk *detecttest.Clock, dataDir, home string) *Source {
 	t.Helper()
 	s, err := New(Config{
 		Addr:        f.addr(),
@@ -75,22 +77,6 @@ func testSourceAt(t testing.TB, f *fakeVDJ, clk *clock, dataDir, home string) *S
 	return s
 }
 
-func run(t testing.TB, s detect.Source) (*sink, context.CancelFunc) {
-	t.Helper()
-	ctx, cancel := context.WithCancel(context.Background())
-	out := &sink{}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		if err := s.Run(ctx, out.emit); err != nil {
-			t.Errorf("Run: %v", err)
-		}
-	}()
-	stop := func() { cancel(); <-done }
-	t.Cleanup(stop)
-	return out, stop
-}
-
 // A deck is announced once it has been audible for the policy's time; a
 // deck cued in the headphones (not audible) never is.
 func TestPluginAnnouncesAudibleDeck(t *testing.T) {
@@ -101,13 +87,13 @@ func TestPluginAnnouncesAudibleDeck(t *testing.T) {
 		f.decks["2"] = &fakeDeck{title: "Cued Next", artist: "Someone", path: `D:\Music\Someone - Cued Next.mp3`}
 	})
 	s, _ := testSource(t, f, clk, "")
-	out, _ := run(t, s)
+	out := detecttest.RunSource(t, s)
 
 	waitReads(t, f, "deck 1 is_audible", 2)
-	clk.Add(6 * time.Second)
-	waitFor(t, "deck 1 announced", func() bool { return len(out.entries()) == 1 })
+	clk.Advance(6 * time.Second)
+	testenv.Eventually(t, 10*time.Second, "deck 1 announced", func() bool { return len(out.Entries()) == 1 })
 
-	e := out.entries()[0]
+	e := out.Entries()[0]
 	want := detect.Entry{Artist: "Example Band", Title: "Slow Dance (Club Edit)", Album: "Night Moves", Key: "Am", BPM: 102, Duration: 243.5,
 		Path: `D:\Music\Example Band - Slow Dance.mp3`, Source: "virtualdj", Deck: "1", PlayedAt: newClock().Now()}
 	id := e.ID
@@ -125,9 +111,9 @@ func TestPluginAnnouncesAudibleDeck(t *testing.T) {
 	// Deck 2 is now audible: a new play. Deck 1 stays announced once.
 	f.set(func(f *fakeVDJ) { f.decks["2"].audible = true })
 	waitReads(t, f, "deck 2 is_audible", 2)
-	clk.Add(6 * time.Second)
-	waitFor(t, "deck 2 announced", func() bool { return len(out.entries()) == 2 })
-	if got := out.titles(); !slices.Equal(got, []string{"Slow Dance (Club Edit)", "Cued Next"}) {
+	clk.Advance(6 * time.Second)
+	testenv.Eventually(t, 10*time.Second, "deck 2 announced", func() bool { return len(out.Entries()) == 2 })
+	if got := out.Titles(); !slices.Equal(got, []string{"Slow Dance (Club Edit)", "Cued Next"}) {
 		t.Errorf("titles %q", got)
 	}
 }
@@ -141,17 +127,17 @@ func TestSandboxHoldsDecks(t *testing.T) {
 		f.decks["1"] = &fakeDeck{audible: true, title: "On Air", artist: "A", path: "/Music/A - On Air.mp3"}
 	})
 	s, _ := testSource(t, f, clk, "")
-	out, _ := run(t, s)
+	out := detecttest.RunSource(t, s)
 	waitReads(t, f, "deck 1 is_audible", 2)
-	clk.Add(6 * time.Second)
-	waitFor(t, "on-air track", func() bool { return len(out.entries()) == 1 })
+	clk.Advance(6 * time.Second)
+	testenv.Eventually(t, 10*time.Second, "on-air track", func() bool { return len(out.Entries()) == 1 })
 
 	f.set(func(f *fakeVDJ) {
 		f.sandbox = "yes"
 		f.decks["2"] = &fakeDeck{audible: true, title: "Rehearsed", artist: "B", path: "/Music/B - Rehearsed.mp3"}
 	})
 	waitReads(t, f, "sandbox", 3)
-	clk.Add(6 * time.Second)
+	clk.Advance(6 * time.Second)
 	waitReads(t, f, "sandbox", 3)
 	if n := f.count("deck 2 is_audible"); n > 1 {
 		t.Errorf("decks asked %d times during Sandbox", n)
@@ -163,9 +149,9 @@ func TestSandboxHoldsDecks(t *testing.T) {
 		f.decks["3"] = &fakeDeck{audible: true, title: "After", artist: "C", path: "/Music/C - After.mp3"}
 	})
 	waitReads(t, f, "deck 3 is_audible", 2)
-	clk.Add(6 * time.Second)
-	waitFor(t, "the track after Sandbox", func() bool { return len(out.entries()) == 2 })
-	if got := out.titles(); !slices.Equal(got, []string{"On Air", "After"}) {
+	clk.Advance(6 * time.Second)
+	testenv.Eventually(t, 10*time.Second, "the track after Sandbox", func() bool { return len(out.Entries()) == 2 })
+	if got := out.Titles(); !slices.Equal(got, []string{"On Air", "After"}) {
 		t.Errorf("titles %q; the rehearsed track must not be announced", got)
 	}
 }

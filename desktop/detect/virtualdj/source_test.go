@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/pika-dj/pika/desktop/detect"
+	"github.com/pika-dj/pika/desktop/detect/detecttest"
+	"github.com/pika-dj/pika/internal/testenv"
 )
 
 // databaseXML is a database.xml as VirtualDJ 8 lays it out (invented songs):
@@ -73,21 +75,6 @@ func TestParseWriteHistory(t *testing.T) {
 	}
 }
 
-func write(t testing.TB, p, content string, mod time.Time) {
-	t.Helper()
-	if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(p, []byte(content), 0o644); err != nil {
-		t.Fatal(err)
-	}
-	if !mod.IsZero() {
-		if err := os.Chtimes(p, mod, mod); err != nil {
-			t.Fatal(err)
-		}
-	}
-}
-
 // Locate against fake homes laid out as on Windows (Documents, Local
 // AppData, OneDrive) and macOS (Application Support, Documents).
 func TestLocate(t *testing.T) {
@@ -118,20 +105,20 @@ func TestLocate(t *testing.T) {
 			if tc.env != nil {
 				vars = tc.env(home)
 			}
-			env := detect.Env{Home: home, Getenv: func(k string) string { return vars[k] }, GOOS: tc.goos}
+			env := detecttest.Env(home, tc.goos, vars)
 			if got := Locate(env); len(got) != 0 {
 				t.Fatalf("empty home: found %+v", got)
 			}
 			vdj := tc.where(env)
-			write(t, env.Join(vdj, "settings.xml"), settingsOn, time.Time{})
-			write(t, env.Join(vdj, "database.xml"), databaseXML, time.Time{})
+			detecttest.MkFile(t, env.Join(vdj, "settings.xml"), settingsOn, time.Time{})
+			detecttest.MkFile(t, env.Join(vdj, "database.xml"), databaseXML, time.Time{})
 			// The files go into the History folder by this OS's separator:
 			// on Linux a Windows layout's folder is one name with
 			// backslashes in it, and its files must still be inside it.
 			hist := env.Join(vdj, "History")
-			write(t, filepath.Join(hist, "2026-11-24.m3u"), "#EXTVDJ:<title>x</title>\r\nx.mp3\r\n", older)
-			write(t, filepath.Join(hist, "2026-11-25.m3u"), "#EXTVDJ:<title>y</title>\r\ny.mp3\r\n", newer)
-			write(t, filepath.Join(hist, "notes.txt"), "not history", newer.Add(time.Hour))
+			detecttest.MkFile(t, filepath.Join(hist, "2026-11-24.m3u"), "#EXTVDJ:<title>x</title>\r\nx.mp3\r\n", older)
+			detecttest.MkFile(t, filepath.Join(hist, "2026-11-25.m3u"), "#EXTVDJ:<title>y</title>\r\ny.mp3\r\n", newer)
+			detecttest.MkFile(t, filepath.Join(hist, "notes.txt"), "not history", newer.Add(time.Hour))
 			got := Locate(env)
 			if len(got) != 1 {
 				t.Fatalf("found %+v", got)
@@ -141,7 +128,7 @@ func TestLocate(t *testing.T) {
 				t.Errorf("found %+v", f)
 			}
 
-			write(t, env.Join(vdj, "settings.xml"), settingsOff, time.Time{})
+			detecttest.MkFile(t, env.Join(vdj, "settings.xml"), settingsOff, time.Time{})
 			f = Locate(env)[0]
 			if f.Ready || !strings.Contains(f.Why, "writeHistory") {
 				t.Errorf("history off: %+v", f)
@@ -156,7 +143,7 @@ func TestLocate(t *testing.T) {
 		}
 		// A home with only its History folder, no database or settings, is
 		// not VirtualDJ's.
-		write(t, env.Join(env.Home, "Documents", "VirtualDJ", "History", "a.m3u"), "", time.Time{})
+		detecttest.MkFile(t, env.Join(env.Home, "Documents", "VirtualDJ", "History", "a.m3u"), "", time.Time{})
 		if got := Locate(env); len(got) != 0 {
 			t.Errorf("found %+v", got)
 		}
@@ -188,25 +175,25 @@ func TestSwitchPluginAndHistory(t *testing.T) {
 	clk := newClock()
 	home := filepath.Join(t.TempDir(), "VirtualDJ")
 	hist := filepath.Join(home, "History", "2026-11-25.m3u")
-	write(t, filepath.Join(home, "database.xml"), databaseXML, time.Time{})
-	write(t, hist, "\uFEFF"+historyLine("Old", "Before Pika", "/Music/Old - Before Pika.mp3", clk.Now().Add(-time.Hour)), time.Time{})
+	detecttest.MkFile(t, filepath.Join(home, "database.xml"), databaseXML, time.Time{})
+	detecttest.MkFile(t, hist, "\uFEFF"+historyLine("Old", "Before Pika", "/Music/Old - Before Pika.mp3", clk.Now().Add(-time.Hour)), time.Time{})
 	f.set(func(f *fakeVDJ) {
 		f.decks["1"] = &fakeDeck{audible: true, title: "First", artist: "A", path: "/Music/A - First.mp3", bpm: "100"}
 	})
 	s := testSourceAt(t, f, clk, t.TempDir(), home)
-	out, _ := run(t, s)
+	out := detecttest.RunSource(t, s)
 
 	// 1. The plugin announces A.
 	waitReads(t, f, "deck 1 is_audible", 2)
-	clk.Add(6 * time.Second)
-	waitFor(t, "A from the plugin", func() bool { return len(out.entries()) == 1 })
+	clk.Advance(6 * time.Second)
+	testenv.Eventually(t, 10*time.Second, "A from the plugin", func() bool { return len(out.Entries()) == 1 })
 
 	// 2. The plugin goes away; once its grace has passed the history file
 	// is followed, and says why.
 	f.set(func(f *fakeVDJ) { f.down = true })
-	waitFor(t, "the plugin's failure", func() bool { return s.plugin.Status().Err != "" })
-	clk.Add(10 * time.Second)
-	waitFor(t, "history mode", func() bool { return strings.Contains(s.Status().Path, "history") })
+	testenv.Eventually(t, 10*time.Second, "the plugin's failure", func() bool { return s.plugin.Status().Err != "" })
+	clk.Advance(10 * time.Second)
+	testenv.Eventually(t, 10*time.Second, "history mode", func() bool { return strings.Contains(s.Status().Path, "history") })
 	if st := s.Status(); !strings.Contains(st.Path, "not answering") && !strings.Contains(st.Path, "HTTP 503") {
 		t.Errorf("status %+v", st)
 	}
@@ -216,38 +203,38 @@ func TestSwitchPluginAndHistory(t *testing.T) {
 	// 4. B, played while the plugin is away, comes from the history, with
 	// BPM and key from database.xml.
 	appendFile(t, hist, historyLine("B", "Second", "/Music/B - Second.mp3", clk.Now()))
-	waitFor(t, "B from the history", func() bool { return len(out.entries()) == 2 })
-	b := out.entries()[1]
+	testenv.Eventually(t, 10*time.Second, "B from the history", func() bool { return len(out.Entries()) == 2 })
+	b := out.Entries()[1]
 	if b.Title != "Second" || b.Source != "virtualdj" || b.BPM != 128 || b.Key != "F#m" || b.PlayedAt.Unix() != clk.Now().Unix() {
 		t.Errorf("B = %+v", b)
 	}
 
 	// 5. The plugin is back, B still audible on deck 2: not announced
 	// again. C on deck 1 is.
-	clk.Add(30 * time.Second)
+	clk.Advance(30 * time.Second)
 	f.set(func(f *fakeVDJ) {
 		f.down = false
 		f.decks["1"] = &fakeDeck{audible: false, title: "Third", artist: "C", path: "/Music/C - Third.mp3"}
 		f.decks["2"] = &fakeDeck{audible: true, title: "Second", artist: "B", path: "/Music/B - Second.mp3"}
 	})
 	waitReads(t, f, "deck 2 is_audible", 2)
-	clk.Add(6 * time.Second)
+	clk.Advance(6 * time.Second)
 	waitReads(t, f, "deck 2 is_audible", 2)
 	f.set(func(f *fakeVDJ) { f.decks["1"].audible = true; f.decks["2"].audible = false })
 	waitReads(t, f, "deck 1 is_audible", 2)
-	clk.Add(6 * time.Second)
-	waitFor(t, "C from the plugin", func() bool { return len(out.entries()) == 3 })
+	clk.Advance(6 * time.Second)
+	testenv.Eventually(t, 10*time.Second, "C from the plugin", func() bool { return len(out.Entries()) == 3 })
 	if !strings.Contains(s.Status().Path, "Network Control") {
 		t.Errorf("status %+v", s.Status())
 	}
 
 	// 6. History lines while the plugin answers are left to it.
 	appendFile(t, hist, historyLine("C", "Third", "/Music/C - Third.mp3", clk.Now()))
-	waitFor(t, "the history's C read", func() bool {
+	testenv.Eventually(t, 10*time.Second, "the history's C read", func() bool {
 		le := s.history.Status().LastEntry
 		return le != nil && le.Title == "Third"
 	})
-	if got := out.titles(); !slices.Equal(got, []string{"First", "Second", "Third"}) {
+	if got := out.Titles(); !slices.Equal(got, []string{"First", "Second", "Third"}) {
 		t.Errorf("announced %q, want each play once", got)
 	}
 }
@@ -262,23 +249,23 @@ func TestRestartDoesNotAnnounceAgain(t *testing.T) {
 		f.decks["1"] = &fakeDeck{audible: true, title: "Long One", artist: "A", path: "/Music/A - Long One.mp3"}
 	})
 	s1, home := testSource(t, f, clk, data)
-	out1, stop := run(t, s1)
+	out1 := detecttest.RunSource(t, s1)
 	waitReads(t, f, "deck 1 is_audible", 2)
-	clk.Add(6 * time.Second)
-	waitFor(t, "first announcement", func() bool { return len(out1.entries()) == 1 })
-	stop()
+	clk.Advance(6 * time.Second)
+	testenv.Eventually(t, 10*time.Second, "first announcement", func() bool { return len(out1.Entries()) == 1 })
+	out1.Stop()
 
-	clk.Add(20 * time.Second)
+	clk.Advance(20 * time.Second)
 	f.set(func(f *fakeVDJ) {
 		f.decks["2"] = &fakeDeck{audible: true, title: "Next One", artist: "B", path: "/Music/B - Next One.mp3"}
 	})
 	s2 := testSourceAt(t, f, clk, data, home)
-	out2, _ := run(t, s2)
+	out2 := detecttest.RunSource(t, s2)
 	waitReads(t, f, "deck 2 is_audible", 2)
-	clk.Add(6 * time.Second)
+	clk.Advance(6 * time.Second)
 	// Both decks qualify at the same read; deck 1 would come first.
-	waitFor(t, "the next track", func() bool { return len(out2.entries()) >= 1 })
-	if got := out2.titles(); !slices.Equal(got, []string{"Next One"}) {
+	testenv.Eventually(t, 10*time.Second, "the next track", func() bool { return len(out2.Entries()) >= 1 })
+	if got := out2.Titles(); !slices.Equal(got, []string{"Next One"}) {
 		t.Errorf("after restart announced %q", got)
 	}
 }

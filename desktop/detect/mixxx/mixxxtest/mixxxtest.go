@@ -8,13 +8,12 @@ package mixxxtest
 
 import (
 	"database/sql"
-	"net/url"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
-	_ "modernc.org/sqlite" // the "sqlite" driver, as the app reads with
+	"github.com/pika-dj/pika/desktop/detect/detecttest"
 )
 
 // DBName is Mixxx's library database in its settings folder.
@@ -81,31 +80,13 @@ func New(tb testing.TB, dir string, wal bool, ddl string) *Library {
 // blocks readers.
 func Open(tb testing.TB, path string, wal bool) *Library {
 	tb.Helper()
-	q := "_pragma=journal_mode(DELETE)"
-	if wal {
-		q = "_pragma=journal_mode(WAL)&_pragma=wal_autocheckpoint(0)"
-	}
-	u := url.URL{Scheme: "file", Path: filepath.ToSlash(path), OmitHost: true, RawQuery: q}
-	db, err := sql.Open("sqlite", u.String())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	db.SetMaxOpenConns(1)
-	tb.Cleanup(func() { db.Close() })
-	if err := db.Ping(); err != nil {
-		tb.Fatal(err)
-	}
-	return &Library{TB: tb, Path: path, DB: db}
+	return &Library{TB: tb, Path: path, DB: detecttest.OpenSQLiteWriter(tb, path, wal)}
 }
 
 // Exec runs q on the writer, failing the test on error.
 func (l *Library) Exec(q string, args ...any) sql.Result {
 	l.TB.Helper()
-	res, err := l.DB.Exec(q, args...)
-	if err != nil {
-		l.TB.Fatalf("%s: %v", q, err)
-	}
-	return res
+	return detecttest.MustExec(l.TB, l.DB, q, args...)
 }
 
 func (l *Library) lastID(res sql.Result) int64 {

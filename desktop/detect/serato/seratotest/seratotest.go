@@ -8,13 +8,11 @@ package seratotest
 
 import (
 	"database/sql"
-	"net/url"
-	"os"
 	"path/filepath"
 	"testing"
 	"time"
 
-	_ "modernc.org/sqlite" // the "sqlite" driver, as the app reads with
+	"github.com/pika-dj/pika/desktop/detect/detecttest"
 )
 
 // Schema4 is the layout of Serato DJ 4's master.sqlite, trimmed to the
@@ -51,9 +49,7 @@ type Master struct {
 func New(tb testing.TB, dir, ddl string) *Master {
 	tb.Helper()
 	lib := filepath.Join(dir, "Library")
-	if err := os.MkdirAll(lib, 0o755); err != nil {
-		tb.Fatal(err)
-	}
+	detecttest.MkDir(tb, lib)
 	return Create(tb, filepath.Join(lib, "master.sqlite"), ddl, true)
 }
 
@@ -62,18 +58,7 @@ func New(tb testing.TB, dir, ddl string) *Master {
 // journal, where a writer's lock blocks readers.
 func Create(tb testing.TB, path, ddl string, wal bool) *Master {
 	tb.Helper()
-	q := "_pragma=journal_mode(DELETE)"
-	if wal {
-		q = "_pragma=journal_mode(WAL)&_pragma=wal_autocheckpoint(0)"
-	}
-	u := url.URL{Scheme: "file", Path: filepath.ToSlash(path), OmitHost: true, RawQuery: q}
-	db, err := sql.Open("sqlite", u.String())
-	if err != nil {
-		tb.Fatal(err)
-	}
-	db.SetMaxOpenConns(1)
-	tb.Cleanup(func() { db.Close() })
-	m := &Master{TB: tb, Path: path, DB: db}
+	m := &Master{TB: tb, Path: path, DB: detecttest.OpenSQLiteWriter(tb, path, wal)}
 	m.Exec(ddl)
 	return m
 }
@@ -82,11 +67,7 @@ func Create(tb testing.TB, path, ddl string, wal bool) *Master {
 // any, failing the test on error.
 func (m *Master) Exec(q string, args ...any) int64 {
 	m.TB.Helper()
-	res, err := m.DB.Exec(q, args...)
-	if err != nil {
-		m.TB.Fatalf("%s: %v", q, err)
-	}
-	id, _ := res.LastInsertId()
+	id, _ := detecttest.MustExec(m.TB, m.DB, q, args...).LastInsertId()
 	return id
 }
 
