@@ -132,7 +132,12 @@ func TestSourceAnnouncesEachNewHistoryRowOnceAndNeverTheOldOnes(t *testing.T) {
 			t.Fatalf("third play: %s", describe(e))
 		}
 	}
-	if st := src.Status(); st.Err != "" || st.LastEntry == nil || st.LastEntry.Title != "Lean Into It" {
+	// The source records the play just after handing it over.
+	testenv.Eventually(t, 10*time.Second, "the status shows the last play", func() bool {
+		st := src.Status()
+		return st.LastEntry != nil && st.LastEntry.Title == "Lean Into It"
+	})
+	if st := src.Status(); st.Err != "" {
 		t.Fatalf("status %+v", st)
 	}
 
