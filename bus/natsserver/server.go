@@ -41,6 +41,8 @@ type Config struct {
 // Server is a running embedded server.
 type Server struct {
 	ns *server.Server
+	// websocket: a WebSocket listener was configured (cloud nodes).
+	websocket bool
 }
 
 // Start runs the server and waits until it serves JetStream.
