@@ -115,9 +115,9 @@ func NodeOptions(cfg NodeConfig) (*server.Options, error) {
 		if r == "" {
 			continue
 		}
-		u, err := url.Parse(r)
-		if err != nil || u.Scheme != "nats" || u.Host == "" || u.Port() == "" {
-			badf("route %q: must be a URL like nats://10.0.0.2:6222", r)
+		u, err := ParseRoute(r)
+		if err != nil {
+			badf("%v", err)
 			continue
 		}
 		opts.Routes = append(opts.Routes, u)
@@ -150,6 +150,16 @@ func NodeOptions(cfg NodeConfig) (*server.Options, error) {
 		return nil, errors.New("natsserver: " + strings.Join(bad, "; "))
 	}
 	return opts, nil
+}
+
+// ParseRoute reads one route: nats://host:port, the only form a cluster
+// route takes (user:password@ is allowed, for clusters with route auth).
+func ParseRoute(s string) (*url.URL, error) {
+	u, err := url.Parse(strings.TrimSpace(s))
+	if err != nil || u.Scheme != "nats" || u.Hostname() == "" || u.Port() == "" || (u.Path != "" && u.Path != "/") {
+		return nil, fmt.Errorf("route %q: must be a URL like nats://10.0.0.2:6222", s)
+	}
+	return u, nil
 }
 
 // StartNode runs one cloud node and waits until it accepts connections. It

@@ -72,16 +72,24 @@ func startCluster(t testing.TB, noSync bool) []*natsserver.Server {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	var clusterAddrs, routes []string
+	// Hold each cluster port until its node starts, so that the other
+	// nodes' random ports cannot take it meanwhile.
+	var held []net.Listener
+	var routes []string
 	for range 3 {
-		a := freeAddr(t)
-		clusterAddrs = append(clusterAddrs, a)
-		routes = append(routes, "nats://"+a)
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { l.Close() })
+		held = append(held, l)
+		routes = append(routes, "nats://"+l.Addr().String())
 	}
 	var nodes []*natsserver.Server
 	for i, name := range []string{"c1", "c2", "c3"} {
-		cfg := natsserver.NodeConfig{Name: name, StoreDir: t.TempDir(), Listen: "127.0.0.1:0", ClusterListen: clusterAddrs[i],
+		cfg := natsserver.NodeConfig{Name: name, StoreDir: t.TempDir(), Listen: "127.0.0.1:0", ClusterListen: held[i].Addr().String(),
 			Routes: routes, WebsocketListen: "127.0.0.1:0", MonitorListen: "127.0.0.1:0", NoSyncAlways: noSync}
+		held[i].Close()
 		s, err := natsserver.StartNode(ctx, cfg)
 		if err != nil {
 			t.Fatal(err)
@@ -119,17 +127,6 @@ func createR3(t testing.TB, js jetstream.JetStream, name string, subjects ...str
 		case <-time.After(200 * time.Millisecond):
 		}
 	}
-}
-
-// freeAddr is a loopback address nothing listens on right now.
-func freeAddr(t testing.TB) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 func clientOf(t testing.TB, s *natsserver.Server) (*nats.Conn, jetstream.JetStream) {

@@ -1,0 +1,169 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/pika-dj/pika/bus/natsserver"
+)
+
+// natsSettings is the table for `pika nats`, one node of the cloud's
+// JetStream cluster (docs/cloud.md).
+func natsSettings() []setting {
+	host, _ := os.Hostname()
+	return []setting{
+		{flag: "name", env: "PIKA_NATS_NAME", def: host, usage: "this node's name, unique in the cluster and the same at every restart (JetStream knows its replicas by it)"},
+		{flag: "data", env: "PIKA_NATS_DATA", usage: "folder where this node keeps its JetStream files; it must exist (required)"},
+		{flag: "routes", env: "PIKA_NATS_ROUTES", usage: "the cluster URLs of the nodes, comma-separated, e.g. nats://nats-1:6222,nats://nats-2:6222,nats://nats-3:6222; listing this node too is fine (required)"},
+		{flag: "listen", env: "PIKA_NATS_LISTEN", def: ":4222", usage: "address for clients: gateways, the persister (never dancers)"},
+		{flag: "cluster-listen", env: "PIKA_NATS_CLUSTER_LISTEN", def: ":6222", usage: "address the other nodes' routes reach"},
+		{flag: "ws-listen", env: "PIKA_NATS_WS_LISTEN", def: ":8080", usage: "WebSocket address (plain HTTP: TLS ends at the tunnel) where DJs' laptops link as leaf nodes on /leafnode; off: none"},
+		{flag: "leaf-listen", env: "PIKA_NATS_LEAF_LISTEN", def: "127.0.0.1:0", usage: "plain TCP leaf address; nats-server needs one for the WebSocket leaf endpoint, so by default it takes any port on loopback only"},
+		{flag: "monitor-listen", env: "PIKA_NATS_MONITOR_LISTEN", def: ":8222", usage: "HTTP monitoring address: /healthz (200 once this node serves JetStream with the cluster), /varz, /jsz, /routez, /leafz; off: none"},
+		{flag: "domain", env: "PIKA_NATS_DOMAIN", def: natsserver.CloudDomain, usage: "JetStream domain of the cloud; DJs' servers reach its API as $JS.<domain>.API"},
+		{flag: "cluster-name", env: "PIKA_NATS_CLUSTER", def: "pika", usage: "cluster name, the same on every node"},
+		{flag: "sync", env: "PIKA_NATS_SYNC", def: "always", usage: "always: each write is on disk before it is acknowledged; interval: JetStream's default, on disk within 2 minutes (docs/cloud.md measures both)"},
+		{flag: "log-level", env: "PIKA_LOG_LEVEL", def: "info", usage: "debug, info, warn or error"},
+	}
+}
+
+// natsConfig is `pika nats`'s effective configuration.
+type natsConfig struct {
+	Node     natsserver.NodeConfig
+	LogLevel string
+}
+
+// parseNATS builds and validates `pika nats`'s configuration: every
+// mistake is one line, and the node's own checks run here too, so a bad
+// route is reported before anything listens.
+func parseNATS(args []string, getenv func(string) string, help io.Writer) (natsConfig, error) {
+	v, err := parseSettings("nats", natsSettings(), args, getenv, help)
+	if err != nil {
+		return natsConfig{}, err
+	}
+	var bad []string
+	badf := func(format string, a ...any) { bad = append(bad, fmt.Sprintf(format, a...)) }
+	off := func(s string) string {
+		if s = strings.TrimSpace(s); strings.EqualFold(s, "off") {
+			return ""
+		}
+		return s
+	}
+	n := natsserver.NodeConfig{Name: strings.TrimSpace(v["name"]), ClusterName: strings.TrimSpace(v["cluster-name"]),
+		Domain: strings.TrimSpace(v["domain"]), StoreDir: strings.TrimSpace(v["data"]),
+		Listen: strings.TrimSpace(v["listen"]), ClusterListen: strings.TrimSpace(v["cluster-listen"]),
+		WebsocketListen: off(v["ws-listen"]), LeafListen: off(v["leaf-listen"]), MonitorListen: off(v["monitor-listen"])}
+	cfg := natsConfig{Node: n, LogLevel: strings.ToLower(v["log-level"])}
+
+	if n.Name == "" || strings.ContainsAny(n.Name, " \t.*>") {
+		badf("--name/PIKA_NATS_NAME %q: a name without spaces, dots, * or > is required", n.Name)
+	}
+	if n.Domain == "" || strings.ContainsAny(n.Domain, " \t.*>") {
+		badf("--domain/PIKA_NATS_DOMAIN %q: a name without spaces, dots, * or >", n.Domain)
+	}
+	if n.ClusterName == "" || strings.ContainsAny(n.ClusterName, " \t") {
+		badf("--cluster-name/PIKA_NATS_CLUSTER %q: a name without spaces", n.ClusterName)
+	}
+	// A missing folder is refused, not made: a mistyped volume path would
+	// otherwise keep the cluster's data on a disk that is thrown away.
+	if n.StoreDir == "" {
+		badf("--data/PIKA_NATS_DATA: required, the folder for this node's JetStream files")
+	} else if st, err := os.Stat(n.StoreDir); err != nil || !st.IsDir() {
+		badf("--data/PIKA_NATS_DATA %q: no such folder (create it, or mount the volume)", n.StoreDir)
+	}
+	for _, a := range []struct{ name, env, addr string }{
+		{"listen", "PIKA_NATS_LISTEN", n.Listen}, {"cluster-listen", "PIKA_NATS_CLUSTER_LISTEN", n.ClusterListen},
+		{"ws-listen", "PIKA_NATS_WS_LISTEN", n.WebsocketListen}, {"leaf-listen", "PIKA_NATS_LEAF_LISTEN", n.LeafListen},
+		{"monitor-listen", "PIKA_NATS_MONITOR_LISTEN", n.MonitorListen},
+	} {
+		if a.addr == "" && (a.name == "listen" || a.name == "cluster-listen") {
+			badf("--%s/%s: required, host:port", a.name, a.env)
+			continue
+		}
+		if a.addr == "" {
+			continue
+		}
+		if _, port, err := net.SplitHostPort(a.addr); err != nil {
+			badf("--%s/%s %q: must be host:port, e.g. :4222", a.name, a.env, a.addr)
+		} else if p, err := strconv.Atoi(port); err != nil || p < 0 || p > 65535 {
+			badf("--%s/%s %q: bad port", a.name, a.env, a.addr)
+		}
+	}
+	for _, r := range strings.Split(v["routes"], ",") {
+		if r = strings.TrimSpace(r); r != "" {
+			cfg.Node.Routes = append(cfg.Node.Routes, r)
+		}
+	}
+	if len(cfg.Node.Routes) == 0 {
+		badf("--routes/PIKA_NATS_ROUTES: required, the nodes' cluster URLs, e.g. nats://nats-1:6222,nats://nats-2:6222,nats://nats-3:6222")
+	} else if err := checkRoutes(cfg.Node.Routes); err != nil {
+		badf("--routes/PIKA_NATS_ROUTES: %s", strings.ReplaceAll(err.Error(), "\n", "; "))
+	}
+	switch strings.ToLower(strings.TrimSpace(v["sync"])) {
+	case "always":
+	case "interval":
+		cfg.Node.NoSyncAlways = true
+	default:
+		badf("--sync/PIKA_NATS_SYNC %q: must be always or interval", v["sync"])
+	}
+	switch cfg.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		badf("--log-level/PIKA_LOG_LEVEL %q: must be debug, info, warn or error", cfg.LogLevel)
+	}
+	if len(bad) > 0 {
+		return cfg, usageError{"pika nats: bad configuration:\n  " + strings.Join(bad, "\n  ")}
+	}
+	return cfg, nil
+}
+
+// checkRoutes checks each route is nats://host:port; that a node does not
+// answer is not a configuration error (nodes start in any order).
+func checkRoutes(routes []string) error {
+	var bad []error
+	for _, r := range routes {
+		if _, err := natsserver.ParseRoute(r); err != nil {
+			bad = append(bad, err)
+		}
+	}
+	return errors.Join(bad...)
+}
+
+// nats runs `pika nats`: one cloud node until Ctrl-C or SIGTERM, which
+// shuts it down cleanly (its replicas' leaders move to the other nodes).
+// Routes that do not answer yet are retried and logged, never fatal: the
+// nodes of a cluster start in any order.
+func (a *app) nats(ctx context.Context, args []string) error {
+	cfg, err := parseNATS(args, a.getenv, a.stdout)
+	if errors.Is(err, errHelp) {
+		return nil
+	}
+	if err != nil {
+		return err
+	}
+	log := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: logLevel(cfg.LogLevel)}))
+	cfg.Node.Logger = log
+	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	s, err := natsserver.StartNode(sctx, cfg.Node)
+	cancel()
+	if err != nil {
+		return err
+	}
+	log.Info("nats node ready", "name", s.Name(), "domain", cfg.Node.Domain, "client", s.ClientURL(), "cluster", s.ClusterURL(),
+		"websocket", s.WebsocketURL(), "monitor", s.MonitorURL(), "sync_always", !cfg.Node.NoSyncAlways)
+	<-ctx.Done()
+	log.Info("stopping the nats node")
+	if a.stopSignals != nil {
+		a.stopSignals() // a second Ctrl-C ends the process at once
+	}
+	s.Shutdown()
+	return nil
+}
