@@ -37,6 +37,8 @@ type Config struct {
 	// database, recaps come from the streams and the other history
 	// endpoints answer 503 no_database.
 	History History
+
+	Accounts Accounts // DJ accounts and API tokens (*accounts.Store); nil: no database, those endpoints answer 503
 	// ID names this gateway in presence reports; empty: a random one.
 	// Two gateways must not share it (the owner keeps one report per id).
 	ID string

@@ -36,6 +36,7 @@ func (g *Gateway) routes() {
 	api.Get("/sessions", g.listSessions)
 	// Before /sessions/:id, so "recent" is not taken for a session id.
 	g.historyRoutes(api)
+	g.accountRoutes(api)
 	api.Get("/sessions/:id", g.getSession)
 	api.Get("/sessions/:id/history", g.history)
 	api.Get("/sessions/:id/qr.png", g.qr)
