@@ -312,27 +312,38 @@ func streamMsgs(t *testing.T, js jetstream.JetStream, stream string) uint64 {
 	return info.State.Msgs
 }
 
+// outageEnv sets the websocket test's outage, e.g. PIKA_CLOUD_OUTAGE=60s for
+// the 60 s catch-up figure; default 5 s keeps the test quick.
+const outageEnv = "PIKA_CLOUD_OUTAGE"
+
 func TestStoreAndForwardOverWebSocket(t *testing.T) {
-	testStoreAndForward(t, "ws", func(n cloudNode) string { return n.wsAddr })
+	outage := 5 * time.Second
+	if v := os.Getenv(outageEnv); v != "" {
+		d, err := time.ParseDuration(v)
+		if err != nil {
+			t.Fatalf("%s=%q: %v", outageEnv, v, err)
+		}
+		outage = d
+	}
+	testStoreAndForward(t, "ws", outage, func(n cloudNode) string { return n.wsAddr })
 }
 
 func TestStoreAndForwardOverLeafPort(t *testing.T) {
-	testStoreAndForward(t, "nats-leaf", func(n cloudNode) string { return n.leafAddr })
+	testStoreAndForward(t, "nats-leaf", 5*time.Second, func(n cloudNode) string { return n.leafAddr })
 }
 
 // testStoreAndForward: with the link up a few plays reach the cloud; the
 // link is cut; the DJ plays 200 tracks (and its LAN dancers act) while cloud
 // dancers send 50 likes; the link is restored and everything crosses, each
 // exactly once and in order.
-func testStoreAndForward(t *testing.T, scheme string, addr func(cloudNode) string) {
+func testStoreAndForward(t *testing.T, scheme string, outage time.Duration, addr func(cloudNode) string) {
 	const (
 		before   = 5
 		offline  = 200
 		lanActs  = 10
 		cloudAct = 50
-		outage   = 5 * time.Second
 	)
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second+outage)
 	defer cancel()
 	dj := bus.NewDJID()
 
