@@ -183,15 +183,6 @@ func (n *natsNode) exited() bool {
 	}
 }
 
-// kill9 ends the node with SIGKILL: no chance to flush or say goodbye.
-func (n *natsNode) kill9(t *testing.T) {
-	t.Helper()
-	if err := n.cmd.Process.Kill(); err != nil {
-		t.Fatal(err)
-	}
-	<-n.done
-}
-
 // healthy reports whether the node's /healthz answers 200: it serves
 // JetStream and is current with the cluster.
 func (n *natsNode) healthy() bool {
@@ -273,10 +264,14 @@ func TestNATSClusterKill9(t *testing.T) {
 	for i := range total {
 		switch i {
 		case total / 3:
-			victim.kill9(t)
+			// Killed from another goroutine, so that the kill lands while a
+			// publish is in flight, not between two.
 			killedAt = time.Now()
-			t.Logf("killed %s (the stream leader) with SIGKILL after %d acknowledged events", victim.name, i)
+			proc := victim.cmd.Process
+			go func() { _ = proc.Kill() }()
+			t.Logf("killing %s (the stream leader) with SIGKILL after %d acknowledged events", victim.name, i)
 		case 2 * total / 3:
+			<-victim.done
 			victim.start(t, bin)
 			restartedAt = time.Now()
 			t.Logf("started %s again after %d acknowledged events, %s after the kill", victim.name, i, restartedAt.Sub(killedAt).Round(time.Millisecond))
