@@ -54,6 +54,10 @@ func TestMigrateCommand(t *testing.T) {
 	}
 	// The flag wins over the environment; down rolls back one migration.
 	out, err = runMigrate(t, map[string]string{"DATABASE_URL": "postgres://nobody@127.0.0.1:1/nothing"}, "down", "--database-url", dsn)
+	if err != nil || !strings.Contains(out, "rolled back 0004_accounts.sql") || !strings.Contains(out, "version 3") {
+		t.Fatalf("down: %v\n%s", err, out)
+	}
+	out, err = runMigrate(t, env, "down")
 	if err != nil || !strings.Contains(out, "rolled back 0003_deleted_clients.sql") || !strings.Contains(out, "version 2") {
 		t.Fatalf("down: %v\n%s", err, out)
 	}
