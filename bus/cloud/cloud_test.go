@@ -264,8 +264,26 @@ func like(sid, playID string, at time.Time, n int) bus.Action {
 		Client: fmt.Sprintf("phone-%04d", n), At: at, PlayID: playID}
 }
 
-// readAll returns every message stored in a stream, oldest first.
+// readAll returns every message stored in a stream, oldest first. A JetStream
+// API request can find no responder for a moment while a cluster settles
+// (seen once in a few runs, on the consumer create), so it is tried again.
 func readAll(ctx context.Context, js jetstream.JetStream, stream string) ([]jetstream.Msg, error) {
+	var err error
+	for range 10 {
+		var msgs []jetstream.Msg
+		if msgs, err = readAllOnce(ctx, js, stream); err == nil {
+			return msgs, nil
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(500 * time.Millisecond):
+		}
+	}
+	return nil, err
+}
+
+func readAllOnce(ctx context.Context, js jetstream.JetStream, stream string) ([]jetstream.Msg, error) {
 	st, err := js.Stream(ctx, stream)
 	if err != nil {
 		return nil, err
