@@ -19,6 +19,7 @@ import (
 	"github.com/skip2/go-qrcode"
 	"golang.org/x/sync/errgroup"
 
+	"github.com/pika-dj/pika/accounts"
 	"github.com/pika-dj/pika/bus"
 	"github.com/pika-dj/pika/bus/natsserver"
 	"github.com/pika-dj/pika/desktop"
@@ -119,7 +120,8 @@ func (a *app) lan(ctx context.Context, args []string) error {
 
 	// With PostgreSQL the REST history (journals, profiles, charts) reads
 	// it; recaps fall back to the streams while it lacks a session.
-	var hist gateway.History // nil: no PostgreSQL
+	var hist gateway.History   // nil: no PostgreSQL
+	var accts gateway.Accounts // nil: no PostgreSQL (a nil *accounts.Store would not count as none)
 	if cfg.DatabaseURL != "" {
 		store, err := pgstore.Open(ctx, cfg.DatabaseURL) // does not connect yet
 		if err != nil {
@@ -127,10 +129,15 @@ func (a *app) lan(ctx context.Context, args []string) error {
 		}
 		defer store.Close()
 		hist = store
+		a, err := accounts.New(store.Pool(), accounts.Options{Logger: log.With("part", "accounts")})
+		if err != nil {
+			return err
+		}
+		accts = a
 	}
 	gw, err := gateway.New(gateway.Config{
 		JS: js, Conn: nc, KV: kv, Stream: bus.StreamName(id.DJ), ActionsStream: bus.ActionsStreamName(id.DJ), Assets: web.Assets(),
-		PublicURL: cfg.PublicURL, CORSOrigin: cfg.CORSOrigin, History: hist, Logger: log.With("part", "gateway"),
+		PublicURL: cfg.PublicURL, CORSOrigin: cfg.CORSOrigin, History: hist, Accounts: accts, Logger: log.With("part", "gateway"),
 		ActionsPerIPPerMinute: cfg.ActionsPerIP,
 	})
 	if err != nil {
