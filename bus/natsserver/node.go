@@ -54,6 +54,10 @@ type NodeConfig struct {
 	// default a cloud node syncs each write before acknowledging it: see
 	// docs/cloud.md for the cost.
 	NoSyncAlways bool
+	// Auth, if set, decides every client and leaf connection and its
+	// permissions (bus/natsauth); nil: anyone who reaches the node may do
+	// anything.
+	Auth server.Authentication
 	// Logger receives the server's own log lines; nil discards them.
 	Logger *slog.Logger
 }
@@ -92,6 +96,7 @@ func NodeOptions(cfg NodeConfig) (*server.Options, error) {
 		MaxPayload:         1 << 20,
 		JetStreamMaxMemory: 256 << 20,
 	}
+	opts.CustomClientAuthentication = cfg.Auth
 	hostPort := func(what, addr string, dstHost *string, dstPort *int) {
 		if addr == "" {
 			badf("no %s address", what)
