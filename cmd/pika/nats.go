@@ -7,12 +7,16 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
 	"time"
 
+	"github.com/pika-dj/pika/accounts"
+	"github.com/pika-dj/pika/bus/natsauth"
 	"github.com/pika-dj/pika/bus/natsserver"
+	"github.com/pika-dj/pika/persister/pgstore"
 )
 
 // natsSettings is the table for `pika nats`, one node of the cloud's
@@ -31,14 +35,31 @@ func natsSettings() []setting {
 		{flag: "domain", env: "PIKA_NATS_DOMAIN", def: natsserver.CloudDomain, usage: "JetStream domain of the cloud; DJs' servers reach its API as $JS.<domain>.API"},
 		{flag: "cluster-name", env: "PIKA_NATS_CLUSTER", def: "pika", usage: "cluster name, the same on every node"},
 		{flag: "sync", env: "PIKA_NATS_SYNC", def: "always", usage: "always: each write is on disk before it is acknowledged; interval: JetStream's default, on disk within 2 minutes (docs/cloud.md measures both)"},
+		{flag: "database-url", env: "PIKA_NATS_DATABASE_URL", usage: "PostgreSQL holding the DJ accounts, whose API tokens let DJs connect (default: none, and then no DJ can connect)"},
+		{flag: "gateway-password", env: "PIKA_NATS_GATEWAY_PASSWORD", usage: "password of the user \"gateway\" (at least 16 characters; prefer the variable: flags show in ps) (default: none, no gateway can connect)"},
+		{flag: "persister-password", env: "PIKA_NATS_PERSISTER_PASSWORD", usage: "password of the user \"persister\" (at least 16 characters) (default: none, the persister cannot connect)"},
+		{flag: "admin-password", env: "PIKA_NATS_ADMIN_PASSWORD", usage: "password of the user \"admin\", who may do anything, for operators (at least 16 characters) (default: none, no admin)"},
 		{flag: "log-level", env: "PIKA_LOG_LEVEL", def: "info", usage: "debug, info, warn or error"},
 	}
 }
+
+// minPasswordLen: service passwords are machine-made secrets, never typed
+// by a person, so a short one is a mistake.
+const minPasswordLen = 16
 
 // natsConfig is `pika nats`'s effective configuration.
 type natsConfig struct {
 	Node     natsserver.NodeConfig
 	LogLevel string
+	// Authorization (docs/cloud.md): with none of these set the node lets
+	// anyone who reaches it do anything, and says so at start.
+	DatabaseURL                                       string
+	GatewayPassword, PersisterPassword, AdminPassword string
+}
+
+// authOn reports whether the node checks who connects.
+func (c natsConfig) authOn() bool {
+	return c.DatabaseURL != "" || c.GatewayPassword != "" || c.PersisterPassword != "" || c.AdminPassword != ""
 }
 
 // parseNATS builds and validates `pika nats`'s configuration: every
@@ -61,7 +82,22 @@ func parseNATS(args []string, getenv func(string) string, help io.Writer) (natsC
 		Domain: strings.TrimSpace(v["domain"]), StoreDir: strings.TrimSpace(v["data"]),
 		Listen: strings.TrimSpace(v["listen"]), ClusterListen: strings.TrimSpace(v["cluster-listen"]),
 		WebsocketListen: off(v["ws-listen"]), LeafListen: off(v["leaf-listen"]), MonitorListen: off(v["monitor-listen"])}
-	cfg := natsConfig{Node: n, LogLevel: strings.ToLower(v["log-level"])}
+	cfg := natsConfig{Node: n, LogLevel: strings.ToLower(v["log-level"]), DatabaseURL: strings.TrimSpace(v["database-url"]),
+		GatewayPassword: v["gateway-password"], PersisterPassword: v["persister-password"], AdminPassword: v["admin-password"]}
+	for _, p := range []struct{ name, env, pw string }{
+		{"gateway-password", "PIKA_NATS_GATEWAY_PASSWORD", cfg.GatewayPassword},
+		{"persister-password", "PIKA_NATS_PERSISTER_PASSWORD", cfg.PersisterPassword},
+		{"admin-password", "PIKA_NATS_ADMIN_PASSWORD", cfg.AdminPassword},
+	} {
+		if p.pw != "" && len(p.pw) < minPasswordLen {
+			badf("--%s/%s: at least %d characters (e.g. openssl rand -base64 24)", p.name, p.env, minPasswordLen)
+		}
+	}
+	if cfg.DatabaseURL != "" {
+		if u, err := url.Parse(cfg.DatabaseURL); err != nil || (u.Scheme != "postgres" && u.Scheme != "postgresql") {
+			badf("--database-url/PIKA_NATS_DATABASE_URL: must be a URL like postgres://user@host/pika")
+		}
+	}
 
 	if n.Name == "" || strings.ContainsAny(n.Name, " \t.*>") {
 		badf("--name/PIKA_NATS_NAME %q: a name without spaces, dots, * or > is required", n.Name)
@@ -151,6 +187,31 @@ func (a *app) nats(ctx context.Context, args []string) error {
 	}
 	log := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: logLevel(cfg.LogLevel)}))
 	cfg.Node.Logger = log
+	var auth *natsauth.Authenticator
+	if cfg.authOn() {
+		acfg := natsauth.Config{GatewayPassword: cfg.GatewayPassword, PersisterPassword: cfg.PersisterPassword,
+			AdminPassword: cfg.AdminPassword, CloudDomain: cfg.Node.Domain, Logger: log.With("part", "auth")}
+		if cfg.DatabaseURL != "" {
+			// Open does not connect: a database still starting only
+			// refuses DJs until it answers (each check says why).
+			store, err := pgstore.Open(ctx, cfg.DatabaseURL)
+			if err != nil {
+				return fmt.Errorf("pika nats: DJ accounts database: %w", err)
+			}
+			defer store.Close()
+			acc, err := accounts.New(store.Pool(), accounts.Options{Logger: log.With("part", "accounts")})
+			if err != nil {
+				return fmt.Errorf("pika nats: DJ accounts: %w", err)
+			}
+			acfg.Tokens = acc
+		} else {
+			log.Warn("no --database-url/PIKA_NATS_DATABASE_URL: no DJ can connect to this node (their API tokens cannot be checked)")
+		}
+		auth = natsauth.New(acfg)
+		cfg.Node.Auth = auth
+	} else {
+		log.Warn("no authorization: anyone who reaches this node may do anything; set PIKA_NATS_DATABASE_URL and the PIKA_NATS_*_PASSWORD variables (docs/cloud.md)")
+	}
 	sctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	s, err := natsserver.StartNode(sctx, cfg.Node)
 	cancel()
@@ -158,8 +219,16 @@ func (a *app) nats(ctx context.Context, args []string) error {
 		return err
 	}
 	log.Info("nats node ready", "name", s.Name(), "domain", cfg.Node.Domain, "client", s.ClientURL(), "cluster", s.ClusterURL(),
-		"websocket", s.WebsocketURL(), "monitor", s.MonitorURL(), "sync_always", !cfg.Node.NoSyncAlways)
+		"websocket", s.WebsocketURL(), "monitor", s.MonitorURL(), "sync_always", !cfg.Node.NoSyncAlways, "auth", cfg.authOn())
+	recheckDone := make(chan struct{})
+	go func() {
+		defer close(recheckDone)
+		if auth != nil && auth.AcceptsDJs() {
+			auth.Run(ctx, s) // closes the links of tokens revoked after they connected
+		}
+	}()
 	<-ctx.Done()
+	<-recheckDone
 	log.Info("stopping the nats node")
 	if a.stopSignals != nil {
 		a.stopSignals() // a second Ctrl-C ends the process at once

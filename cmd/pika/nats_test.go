@@ -366,3 +366,40 @@ func readEvents(t *testing.T, ctx context.Context, js jetstream.JetStream, strea
 	}
 	return out
 }
+
+// TestNATSAuthConfig: the authorization settings, and their mistakes.
+func TestNATSAuthConfig(t *testing.T) {
+	data := t.TempDir()
+	env := map[string]string{"PIKA_NATS_DATA": data, "PIKA_NATS_ROUTES": "nats://127.0.0.2:6222",
+		"PIKA_NATS_DATABASE_URL": "postgres://pika@127.0.0.1/pika", "PIKA_NATS_GATEWAY_PASSWORD": "0123456789abcdef-gw",
+		"PIKA_NATS_PERSISTER_PASSWORD": "0123456789abcdef-p"}
+	cfg, err := parseNATS(nil, func(k string) string { return env[k] }, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !cfg.authOn() || cfg.DatabaseURL != env["PIKA_NATS_DATABASE_URL"] || cfg.GatewayPassword != env["PIKA_NATS_GATEWAY_PASSWORD"] ||
+		cfg.PersisterPassword != env["PIKA_NATS_PERSISTER_PASSWORD"] || cfg.AdminPassword != "" {
+		t.Fatalf("auth config %+v", cfg)
+	}
+	// None set: the node runs open (and says so); that is no error.
+	cfg, err = parseNATS(nil, func(k string) string {
+		return map[string]string{"PIKA_NATS_DATA": data, "PIKA_NATS_ROUTES": "nats://127.0.0.2:6222"}[k]
+	}, io.Discard)
+	if err != nil || cfg.authOn() {
+		t.Fatalf("no auth settings: auth %v, %v", cfg.authOn(), err)
+	}
+	_, err = parseNATS([]string{"--admin-password", "short", "--database-url", "mysql://x/y"}, func(k string) string {
+		return map[string]string{"PIKA_NATS_DATA": data, "PIKA_NATS_ROUTES": "nats://127.0.0.2:6222"}[k]
+	}, io.Discard)
+	if err == nil {
+		t.Fatal("short password and bad database URL accepted")
+	}
+	for _, want := range []string{"--admin-password/PIKA_NATS_ADMIN_PASSWORD: at least 16", "--database-url/PIKA_NATS_DATABASE_URL"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error lacks %q:\n%v", want, err)
+		}
+	}
+	if strings.Contains(err.Error(), "short") {
+		t.Errorf("the error repeats the password: %v", err)
+	}
+}
