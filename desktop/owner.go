@@ -17,6 +17,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pika-dj/pika/bus"
+	"github.com/pika-dj/pika/bus/cloud"
 )
 
 // OwnerConfig is what the crowd Owner needs besides its Engine.
@@ -33,7 +34,12 @@ type OwnerConfig struct {
 	// OnConsole, if set, is called when a DJ console proves the session's
 	// secret (it is opening), so what only consoles get can be sent now.
 	OnConsole func(sid string)
-	Logger    *slog.Logger
+	// Cloud: this DJ is linked to the cloud, so dancer actions made through
+	// cloud gateways arrive in CROWD_<dj> (bus/cloud) and are folded too.
+	// That stream may appear only once the link has been set up: until it
+	// exists the owner tries again every second.
+	Cloud  bool
+	Logger *slog.Logger
 }
 
 // Owner folds the live session's dancer actions into tallies, counts its
@@ -48,16 +54,21 @@ type Owner struct {
 	talliesKV jetstream.KeyValue
 	secretsKV jetstream.KeyValue
 
-	mu       sync.Mutex // guards the fields below
-	sid      string     // the session being folded
-	crowd    *bus.Crowd
-	dirty    bool
-	last     []byte // last tally published, without its time
-	cons     jetstream.ConsumeContext
-	presence map[string]map[string]seenReport // session → gateway → latest report
-	secrets  map[string]string                // session → secret
-	hashes   map[string]string                // session → stored hash
-	runCtx   context.Context
+	mu    sync.Mutex // guards the fields below
+	sid   string     // the session being folded
+	crowd *bus.Crowd
+	dirty bool
+	last  []byte // last tally published, without its time
+	cons  jetstream.ConsumeContext
+	// cloudCons follows the live session's cloud actions (OwnerConfig.Cloud);
+	// nil until CROWD_<dj> can be read. cloudErr is the last reason it could
+	// not, logged once rather than every second.
+	cloudCons jetstream.ConsumeContext
+	cloudErr  string
+	presence  map[string]map[string]seenReport // session → gateway → latest report
+	secrets   map[string]string                // session → secret
+	hashes    map[string]string                // session → stored hash
+	runCtx    context.Context
 }
 
 type seenReport struct {
@@ -133,6 +144,9 @@ func (o *Owner) Run(ctx context.Context) error {
 		if o.cons != nil {
 			o.cons.Stop()
 		}
+		if o.cloudCons != nil {
+			o.cloudCons.Stop()
+		}
 		o.mu.Unlock()
 	}()
 
@@ -143,6 +157,7 @@ func (o *Owner) Run(ctx context.Context) error {
 		case <-ctx.Done():
 			return nil
 		case <-tick.C:
+			o.retryCloud(ctx)
 			o.publishTally(ctx)
 			o.expirePoll(ctx)
 		}
@@ -169,6 +184,10 @@ func (o *Owner) follow(sid string) {
 	if o.cons != nil {
 		o.cons.Stop()
 		o.cons = nil
+	}
+	if o.cloudCons != nil {
+		o.cloudCons.Stop()
+		o.cloudCons = nil
 	}
 	o.sid, o.crowd, o.dirty, o.last = sid, bus.NewCrowd(), true, nil
 	ctx := o.runCtx
@@ -200,6 +219,76 @@ func (o *Owner) follow(sid string) {
 		cc.Stop()
 	}
 	o.mu.Unlock()
+	o.followCloud(ctx, sid)
+}
+
+// retryCloud follows the live session's cloud actions if that has not
+// worked yet (CROWD_<dj> is made in the background once the link is set up).
+func (o *Owner) retryCloud(ctx context.Context) {
+	if !o.cfg.Cloud {
+		return
+	}
+	o.mu.Lock()
+	sid, missing := o.sid, o.crowd != nil && o.cloudCons == nil
+	o.mu.Unlock()
+	if missing {
+		o.followCloud(ctx, sid)
+	}
+}
+
+// followCloud starts an ordered consumer of session sid's cloud actions in
+// CROWD_<dj>, from the start. The same action can arrive both ways (a phone
+// that moved from the venue's Wi-Fi to the cloud and retried): the Crowd
+// folds each action id once, so one like is counted once.
+func (o *Owner) followCloud(ctx context.Context, sid string) {
+	if !o.cfg.Cloud {
+		return
+	}
+	cctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	cons, err := o.cfg.JS.OrderedConsumer(cctx, cloud.DJCrowdStreamName(o.dj), jetstream.OrderedConsumerConfig{
+		FilterSubjects: []string{cloud.CrowdActionFilter(o.dj, sid)}, DeliverPolicy: jetstream.DeliverAllPolicy,
+	})
+	var cc jetstream.ConsumeContext
+	if err == nil {
+		cc, err = cons.Consume(func(m jetstream.Msg) { o.onCloudAction(ctx, sid, m.Subject(), m.Data()) })
+	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if err != nil {
+		if msg := err.Error(); msg != o.cloudErr {
+			o.cloudErr = msg
+			o.log.Info("cloud dancer actions not followed yet; trying again every second", "session", sid, "err", err)
+		}
+		return
+	}
+	if o.sid != sid || o.cloudCons != nil {
+		cc.Stop() // the session changed, or another attempt got there first
+		return
+	}
+	o.cloudCons, o.cloudErr = cc, ""
+}
+
+// onCloudAction folds one message from CROWD_<dj>. It comes from the cloud:
+// its subject must name this DJ and the followed session, and so must each
+// action in it.
+func (o *Owner) onCloudAction(ctx context.Context, sid, subject string, data []byte) {
+	dj, subjSid, _, ok := cloud.ParseCrowdSubject(subject)
+	if !ok || dj != o.dj || subjSid != sid {
+		o.log.Warn("cloud action on an unexpected subject skipped", "subject", subject)
+		return
+	}
+	actions, err := bus.DecodeActions(data)
+	if err != nil {
+		o.log.Warn("undecodable cloud dancer action skipped", "err", err)
+	}
+	for _, a := range actions {
+		if a.Session != sid {
+			o.log.Warn("cloud action for another session skipped", "action", a.ID, "session", a.Session)
+			continue
+		}
+		o.foldAction(ctx, a)
+	}
 }
 
 // onAction folds one stored message of dancer actions (one, or a batch).

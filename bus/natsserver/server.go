@@ -9,11 +9,14 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/url"
 	"strconv"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go"
+
+	"github.com/pika-dj/pika/bus/cloud"
 )
 
 // Config says how to run the embedded server. The zero value of each field
@@ -34,6 +37,12 @@ type Config struct {
 	// must not lose an acknowledged play (JetStream's default syncs every
 	// two minutes).
 	NoSync bool
+	// Leaf, if set, links this server to the cloud as a leaf node
+	// (ws://, wss://, nats-leaf:// or tls://; the DJ's credentials as the
+	// URL's user and password). The link is made and remade in the
+	// background: an unreachable cloud never stops the server, and local
+	// clients keep working while it is down.
+	Leaf *url.URL
 	// Logger receives the server's own log lines; nil discards them.
 	Logger *slog.Logger
 }
@@ -74,6 +83,13 @@ func Start(ctx context.Context, cfg Config) (*Server, error) {
 	} else {
 		opts.Port = server.RANDOM_PORT // unused: DontListen
 	}
+	if cfg.Leaf != nil {
+		remote, err := cloud.LeafRemote(cfg.Leaf, "")
+		if err != nil {
+			return nil, fmt.Errorf("natsserver: %w", err)
+		}
+		cloud.ConfigureLeaf(opts, remote)
+	}
 	ns, err := server.NewServer(opts)
 	if err != nil {
 		return nil, fmt.Errorf("natsserver: configure: %w", err)
@@ -111,6 +127,10 @@ func (s *Server) Connect(name string, extra ...nats.Option) (*nats.Conn, error) 
 	}
 	return nc, nil
 }
+
+// LeafLinked reports whether a leaf link is up right now: on a DJ's
+// server, whether it reaches the cloud.
+func (s *Server) LeafLinked() bool { return s.ns.NumLeafNodes() > 0 }
 
 // ClientURL is the URL other processes use, or "" without Listen.
 func (s *Server) ClientURL() string {

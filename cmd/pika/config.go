@@ -15,6 +15,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/pika-dj/pika/accounts"
 	"github.com/pika-dj/pika/desktop/detect/auto"
 )
 
@@ -50,6 +51,8 @@ func lanSettings() []setting {
 		{flag: "log-level", env: "PIKA_LOG_LEVEL", def: "info", usage: "debug, info, warn or error"},
 		{flag: "actions-per-ip", env: "PIKA_ACTIONS_PER_IP", def: "60000", usage: "dancer actions a minute from one network address: only a high ceiling against floods, because a venue can put 2,000 phones behind one address (limits per dancer come first)"},
 		{flag: "pprof", env: "PIKA_PPROF", usage: "serve Go's profiler (/debug/pprof/) on this loopback address, e.g. 127.0.0.1:6060; never on the dancers' port (default: off)"},
+		{flag: "cloud", env: "PIKA_CLOUD_URL", usage: "link this laptop to the Pika! cloud at this wss:// URL (wss://host[:port][/path]), so dancers can follow from anywhere; everything here keeps working when the link is down (default: none, LAN only)"},
+		{flag: "cloud-token", env: "PIKA_CLOUD_TOKEN", usage: "your API token (pika_…) for --cloud; required with it"},
 	}
 }
 
@@ -170,7 +173,15 @@ type lanConfig struct {
 	PProf string
 	// ActionsPerIP is the per-address ceiling on dancer actions a minute.
 	ActionsPerIP int
+	// Cloud, if set, is the cloud's leaf URL with the DJ's credentials as
+	// its user ("dj") and password (the API token): what the embedded
+	// server links to.
+	Cloud *url.URL
 }
+
+// cloudUser is the user name of every DJ's leaf link: the cloud tells DJs
+// apart by the token, which is the password.
+const cloudUser = "dj"
 
 // parseSettings resolves each setting: flag, else environment, else
 // default. It reports every bad value, one line each.
@@ -259,6 +270,11 @@ func parseLAN(args []string, getenv func(string) string, help io.Writer) (lanCon
 			badf("%v", err)
 		}
 	}
+	if u, err := parseCloud(strings.TrimSpace(v["cloud"]), strings.TrimSpace(v["cloud-token"])); err != nil {
+		badf("%v", err)
+	} else {
+		cfg.Cloud = u
+	}
 	if n, err := strconv.Atoi(v["actions-per-ip"]); err != nil || n < 1 {
 		badf("--actions-per-ip/PIKA_ACTIONS_PER_IP %q: must be a number of actions a minute, at least 1", v["actions-per-ip"])
 	} else {
@@ -337,6 +353,45 @@ func parseLAN(args []string, getenv func(string) string, help io.Writer) (lanCon
 		return cfg, usageError{"pika lan: bad configuration:\n  " + strings.Join(bad, "\n  ")}
 	}
 	return cfg, nil
+}
+
+// parseCloud checks --cloud and --cloud-token together and returns the leaf
+// URL carrying the token, or nil when neither is set. The messages never
+// repeat the token: they end up in terminals and bug reports.
+func parseCloud(raw, token string) (*url.URL, error) {
+	if raw == "" {
+		if token != "" {
+			return nil, errors.New("--cloud-token/PIKA_CLOUD_TOKEN is set but --cloud/PIKA_CLOUD_URL is not: say which cloud to link to, e.g. --cloud wss://cloud.example.com")
+		}
+		return nil, nil
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return nil, fmt.Errorf("--cloud/PIKA_CLOUD_URL: not a URL; use wss://host[:port][/path]")
+	}
+	switch {
+	case u.Scheme != "wss" && u.Scheme != "ws":
+		return nil, fmt.Errorf("--cloud/PIKA_CLOUD_URL %q: must start with wss:// (ws:// without TLS, for tests and local setups)", u.Redacted())
+	case u.Hostname() == "":
+		return nil, fmt.Errorf("--cloud/PIKA_CLOUD_URL %q: no host; use wss://host[:port][/path]", u.Redacted())
+	case u.User != nil:
+		return nil, fmt.Errorf("--cloud/PIKA_CLOUD_URL %q: put no user or password in the URL; the token goes in --cloud-token/PIKA_CLOUD_TOKEN", u.Redacted())
+	case u.RawQuery != "" || u.Fragment != "":
+		return nil, fmt.Errorf("--cloud/PIKA_CLOUD_URL %q: no ?query or #fragment; use wss://host[:port][/path]", u.Redacted())
+	}
+	if p := u.Port(); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
+			return nil, fmt.Errorf("--cloud/PIKA_CLOUD_URL %q: bad port", u.Redacted())
+		}
+	}
+	if token == "" {
+		return nil, errors.New("--cloud/PIKA_CLOUD_URL needs --cloud-token/PIKA_CLOUD_TOKEN: the API token (pika_…) you got when logging in to your account")
+	}
+	if !accounts.WellFormedToken(token) {
+		return nil, fmt.Errorf("--cloud-token/PIKA_CLOUD_TOKEN: not a well-formed API token (%s…, copied whole from your account)", accounts.TokenPrefix)
+	}
+	u.User = url.UserPassword(cloudUser, token)
+	return u, nil
 }
 
 // flagGiven reports whether args set --name (or -name).

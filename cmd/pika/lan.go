@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -21,6 +22,7 @@ import (
 
 	"github.com/pika-dj/pika/accounts"
 	"github.com/pika-dj/pika/bus"
+	"github.com/pika-dj/pika/bus/cloud"
 	"github.com/pika-dj/pika/bus/natsserver"
 	"github.com/pika-dj/pika/desktop"
 	"github.com/pika-dj/pika/desktop/detect"
@@ -72,6 +74,7 @@ func (a *app) lan(ctx context.Context, args []string) error {
 
 	srv, err := natsserver.Start(ctx, natsserver.Config{
 		StoreDir: filepath.Join(cfg.Data, "jetstream"), Domain: id.DJ,
+		Leaf:   cfg.Cloud, // nil: LAN only
 		Logger: log.With("part", "nats"),
 	})
 	if err != nil {
@@ -91,6 +94,13 @@ func (a *app) lan(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	if cfg.Cloud != nil {
+		// The consumers the cloud sources are on this laptop's disk: made
+		// now, online or not, so every play from now on waits for the link.
+		if err := cloud.EnsureDJUplink(ctx, js, id.DJ); err != nil {
+			return err
+		}
+	}
 
 	eng, err := desktop.New(desktop.Config{DJ: id.DJ, DJName: cfg.DJName, JS: js, KV: kv, Logger: log.With("part", "sessions")})
 	if err != nil {
@@ -108,6 +118,7 @@ func (a *app) lan(ctx context.Context, args []string) error {
 	owner, err := desktop.NewOwner(ctx, eng, desktop.OwnerConfig{
 		OnConsole: func(string) { reporter.Nudge() },
 		Conn:      nc, JS: js, SecretDir: filepath.Join(cfg.Data, "secrets"), Logger: log.With("part", "crowd"),
+		Cloud: cfg.Cloud != nil,
 		OnNewSecret: func(sid, secret string) {
 			base := <-consoleBase
 			consoleBase <- base
@@ -167,6 +178,10 @@ func (a *app) lan(ctx context.Context, args []string) error {
 	}
 
 	base := a.banner(cfg, id, ln.Addr().String(), src, time.Since(started), eng)
+	linked := srv.LeafLinked() // what the banner says; linkCloud reports changes from here
+	if cfg.Cloud != nil {
+		fmt.Fprintf(a.stdout, "  cloud link: %s (%s)\n", linkState(linked), cloudName(cfg.Cloud))
+	}
 	_, port, _ := net.SplitHostPort(ln.Addr().String())
 	consoleBase <- "http://" + net.JoinHostPort("127.0.0.1", port)
 	if st, ok := eng.State(); ok {
@@ -215,6 +230,12 @@ func (a *app) lan(ctx context.Context, args []string) error {
 		g.Go(func() error { return reporter.Run(gctx) })
 	}
 	g.Go(func() error { a.manual(gctx, eng, log); return nil })
+	if cfg.Cloud != nil {
+		g.Go(func() error {
+			a.linkCloud(gctx, srv, nc, js, id.DJ, linked, log.With("part", "cloud"))
+			return nil
+		})
+	}
 	if cfg.DatabaseURL != "" {
 		// The history in PostgreSQL is an extra: a database that is down or
 		// broken never stops the night. The streams keep everything, and
@@ -241,6 +262,76 @@ func (a *app) lan(ctx context.Context, args []string) error {
 		err = nil
 	}
 	return err
+}
+
+// linkState is how the banner and the terminal name the cloud link's state.
+func linkState(up bool) string {
+	if up {
+		return "up"
+	}
+	return "down, retrying"
+}
+
+// cloudName is the cloud URL as the DJ may see it: without the token.
+func cloudName(u *url.URL) string { return u.Scheme + "://" + u.Host + u.Path }
+
+// linkCloud follows the leaf link until ctx ends: it tells the DJ when the
+// link comes and goes (banner shown with linked), and once the link is up it
+// sets up the cloud's side of this DJ and this laptop's CROWD_<dj>, retrying
+// with backoff. The night never waits for it: plays are stored here and the
+// uplink consumers (made at start) hand them over whenever the link is up.
+//
+// Interim: the cloud cannot make a DJ's streams before it knows the DJ, so
+// for now the DJ side creates them through the link (EnsureCloudDJ in the
+// cloud's domain). Later a cloud service does it when the DJ registers, and
+// the DJ's credentials lose the right to.
+func (a *app) linkCloud(ctx context.Context, srv *natsserver.Server, nc *nats.Conn, js jetstream.JetStream, dj string, linked bool, log *slog.Logger) {
+	jsCloud, err := jetstream.NewWithDomain(nc, cloud.Domain)
+	if err != nil {
+		log.Error("cloud JetStream: the cloud's streams will not be set up", "err", err)
+		return
+	}
+	const maxBackoff = time.Minute
+	backoff, next, ready := time.Second, time.Time{}, false
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		if up := srv.LeafLinked(); up != linked {
+			linked = up
+			fmt.Fprintf(a.stdout, "  cloud link: %s\n", linkState(up))
+			log.Info("cloud link", "up", up)
+		}
+		if linked && !ready && !time.Now().Before(next) {
+			if err := setUpCloud(ctx, jsCloud, js, dj); err != nil {
+				if ctx.Err() != nil {
+					return
+				}
+				log.Warn("cloud side not set up yet; retrying", "in", backoff, "err", err)
+				next, backoff = time.Now().Add(backoff), min(2*backoff, maxBackoff)
+			} else {
+				ready = true
+				log.Info("cloud streams ready: plays go up, cloud dancers' actions come down")
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// setUpCloud makes the cloud's streams of this DJ (interim: see linkCloud),
+// then CROWD_<dj> here. In that order, the downlink's first attempt to
+// source the cloud finds its consumer there, rather than failing and
+// waiting out the server's source retry backoff.
+func setUpCloud(ctx context.Context, jsCloud, js jetstream.JetStream, dj string) error {
+	actx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	if err := cloud.EnsureCloudDJ(actx, jsCloud, dj, dj); err != nil {
+		return err
+	}
+	return cloud.EnsureDJDownlink(actx, js, dj, cloud.Domain)
 }
 
 // source picks where plays come from: the program named with --source
