@@ -4,7 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"net"
 	"net/url"
 	"os"
 	"sync"
@@ -58,32 +57,15 @@ type node struct {
 // authenticator over the same accounts (one per process in production).
 func startCloud(t *testing.T, tokens natsauth.Tokens) []node {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	var held []net.Listener
-	var routes []string
-	for range 3 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { l.Close() })
-		held = append(held, l)
-		routes = append(routes, "nats://"+l.Addr().String())
-	}
-	var nodes []node
-	for i, name := range []string{"c1", "c2", "c3"} {
-		a := natsauth.New(natsauth.Config{Tokens: tokens, GatewayPassword: gatewayPW, PersisterPassword: persisterPW,
+	auths := make([]*natsauth.Authenticator, 3)
+	servers := testenv.Cloud(t, func(i int, cfg *natsserver.NodeConfig) {
+		auths[i] = natsauth.New(natsauth.Config{Tokens: tokens, GatewayPassword: gatewayPW, PersisterPassword: persisterPW,
 			AdminPassword: adminPW, Logger: slog.New(slog.NewTextHandler(t.Output(), nil))})
-		cfg := natsserver.NodeConfig{Name: name, StoreDir: t.TempDir(), Listen: "127.0.0.1:0", ClusterListen: held[i].Addr().String(),
-			Routes: routes, WebsocketListen: "127.0.0.1:0", NoSyncAlways: true, Auth: a}
-		held[i].Close()
-		s, err := natsserver.StartNode(ctx, cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(s.Shutdown)
-		nodes = append(nodes, node{s, a})
+		cfg.NoSyncAlways, cfg.Auth = true, auths[i]
+	})
+	nodes := make([]node, len(servers))
+	for i, s := range servers {
+		nodes[i] = node{s, auths[i]}
 	}
 	return nodes
 }

@@ -3,7 +3,6 @@ package natsserver_test
 import (
 	"context"
 	"errors"
-	"net"
 	"net/http"
 	"net/url"
 	"strings"
@@ -15,6 +14,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pika-dj/pika/bus/natsserver"
+	"github.com/pika-dj/pika/internal/testenv"
 )
 
 func TestNodeOptions(t *testing.T) {
@@ -66,38 +66,12 @@ func TestNodeOptions(t *testing.T) {
 	}
 }
 
-// startCluster runs three cloud nodes in this process on loopback, each
-// routing to all three cluster ports (its own is ignored).
+// startCluster runs three cloud nodes in this process on loopback.
 func startCluster(t testing.TB, noSync bool) []*natsserver.Server {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	// Hold each cluster port until its node starts, so that the other
-	// nodes' random ports cannot take it meanwhile.
-	var held []net.Listener
-	var routes []string
-	for range 3 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { l.Close() })
-		held = append(held, l)
-		routes = append(routes, "nats://"+l.Addr().String())
-	}
-	var nodes []*natsserver.Server
-	for i, name := range []string{"c1", "c2", "c3"} {
-		cfg := natsserver.NodeConfig{Name: name, StoreDir: t.TempDir(), Listen: "127.0.0.1:0", ClusterListen: held[i].Addr().String(),
-			Routes: routes, WebsocketListen: "127.0.0.1:0", MonitorListen: "127.0.0.1:0", NoSyncAlways: noSync}
-		held[i].Close()
-		s, err := natsserver.StartNode(ctx, cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(s.Shutdown)
-		nodes = append(nodes, s)
-	}
-	return nodes
+	return testenv.Cloud(t, func(_ int, cfg *natsserver.NodeConfig) {
+		cfg.MonitorListen, cfg.NoSyncAlways = "127.0.0.1:0", noSync
+	})
 }
 
 // createR3 creates an R3 stream, retrying while the cluster is still

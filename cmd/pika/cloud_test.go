@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
-	"net"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -32,34 +31,7 @@ var testToken = "pika_" + base64.RawURLEncoding.EncodeToString([]byte("012345678
 // each with a WebSocket listener that takes DJs' leaf links.
 func startCloudNodes(t *testing.T) []*natsserver.Server {
 	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
-	// Hold each cluster port until its node starts, so no other listener
-	// takes it meanwhile.
-	var held []net.Listener
-	var routes []string
-	for range 3 {
-		l, err := net.Listen("tcp", "127.0.0.1:0")
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(func() { l.Close() })
-		held = append(held, l)
-		routes = append(routes, "nats://"+l.Addr().String())
-	}
-	var nodes []*natsserver.Server
-	for i, name := range []string{"c1", "c2", "c3"} {
-		cfg := natsserver.NodeConfig{Name: name, StoreDir: t.TempDir(), Listen: "127.0.0.1:0", ClusterListen: held[i].Addr().String(),
-			Routes: routes, WebsocketListen: "127.0.0.1:0", NoSyncAlways: true}
-		held[i].Close()
-		s, err := natsserver.StartNode(ctx, cfg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(s.Shutdown)
-		nodes = append(nodes, s)
-	}
-	return nodes
+	return testenv.Cloud(t, func(_ int, cfg *natsserver.NodeConfig) { cfg.NoSyncAlways = true })
 }
 
 // TestLANCloudLink: `pika lan --cloud ws://… --cloud-token …` links the DJ's
