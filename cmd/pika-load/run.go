@@ -558,7 +558,15 @@ func (r *runner) plays(ctx context.Context, drive string, n int) PlaysReport {
 		all = append(all, lat...)
 		pr.PerTrackP99 = append(pr.PerTrackP99, dist(lat).P99)
 		pr.Duplicates += r.c.dups[k].Load()
-		if f, ok := r.t.fanout(ctx, k); ok && f.Writes > 0 {
+		// A phone can read its frame a moment before the server's write call
+		// returns and is counted: wait (briefly) for the server's count to
+		// catch up with what the phones received.
+		f, ok := r.t.fanout(ctx, k)
+		for deadline := time.Now().Add(2 * time.Second); ok && f.Writes < len(lat) && time.Now().Before(deadline); {
+			time.Sleep(10 * time.Millisecond)
+			f, ok = r.t.fanout(ctx, k)
+		}
+		if ok && f.Writes > 0 {
 			pr.ServerWrites = append(pr.ServerWrites, f.Writes)
 			pr.ServerFanout.N++
 			all := float64(f.Last-t0.UnixNano()) / 1e6
