@@ -39,6 +39,12 @@ func Publish(ctx context.Context, js jetstream.JetStream, e Event, log *slog.Log
 // PublishAction stores one dancer action the same way: its ID is the
 // message id, and a retry reuses it.
 func PublishAction(ctx context.Context, js jetstream.JetStream, a Action, log *slog.Logger) (duplicate bool, err error) {
+	return PublishActionTo(ctx, js, ActionSubject(a.Session, a.Kind), a, log)
+}
+
+// PublishActionTo is PublishAction on another subject: the cloud stores
+// actions made through its gateways under the DJ's id (bus/cloud).
+func PublishActionTo(ctx context.Context, js jetstream.JetStream, subject string, a Action, log *slog.Logger) (duplicate bool, err error) {
 	if err := a.Validate(); err != nil {
 		return false, err
 	}
@@ -46,7 +52,7 @@ func PublishAction(ctx context.Context, js jetstream.JetStream, a Action, log *s
 	if err != nil {
 		return false, fmt.Errorf("bus: marshal action %s: %w", a.ID, err)
 	}
-	msg := nats.NewMsg(ActionSubject(a.Session, a.Kind))
+	msg := nats.NewMsg(subject)
 	msg.Data = data
 	msg.Header.Set(jetstream.MsgIDHeader, a.ID)
 	msg.Header.Set(HeaderOriginTime, a.At.UTC().Format(time.RFC3339Nano))

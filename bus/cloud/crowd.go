@@ -2,13 +2,10 @@ package cloud
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
 	"log/slog"
 	"strings"
-	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pika-dj/pika/bus"
@@ -47,33 +44,5 @@ func PublishCrowdAction(ctx context.Context, js jetstream.JetStream, dj string, 
 	if !bus.ValidDJID(dj) {
 		return false, fmt.Errorf("cloud: dj id %q is malformed", dj)
 	}
-	if err := a.Validate(); err != nil {
-		return false, err
-	}
-	data, err := json.Marshal(a)
-	if err != nil {
-		return false, fmt.Errorf("cloud: marshal action %s: %w", a.ID, err)
-	}
-	msg := nats.NewMsg(CrowdActionSubject(dj, a.Session, a.Kind))
-	msg.Data = data
-	msg.Header.Set(jetstream.MsgIDHeader, a.ID)
-	msg.Header.Set(bus.HeaderOriginTime, a.At.UTC().Format(time.RFC3339Nano))
-	backoff := 50 * time.Millisecond
-	for attempt := 1; ; attempt++ {
-		actx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		ack, err := js.PublishMsg(actx, msg)
-		cancel()
-		if err == nil {
-			return ack.Duplicate, nil
-		}
-		if log != nil {
-			log.Warn("cloud action publish failed, retrying with the same id", "id", a.ID, "attempt", attempt, "err", err)
-		}
-		select {
-		case <-ctx.Done():
-			return false, fmt.Errorf("cloud: publish action %s: gave up after %d attempts: %w", a.ID, attempt, err)
-		case <-time.After(backoff):
-		}
-		backoff = min(2*backoff, 2*time.Second)
-	}
+	return bus.PublishActionTo(ctx, js, CrowdActionSubject(dj, a.Session, a.Kind), a, log)
 }
