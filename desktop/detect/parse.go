@@ -10,11 +10,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf16"
-	"unicode/utf8"
 
 	"github.com/pika-dj/pika/bus"
-	"golang.org/x/text/encoding/charmap"
 )
 
 // MaxLineBytes is the longest line the parser reads. A longer line is
@@ -297,27 +294,12 @@ func (p *Parser) newline() (int, int) {
 // decode turns one line's bytes into text.
 func (p *Parser) decode(b []byte) string {
 	switch p.enc {
-	case encUTF16LE, encUTF16BE:
-		u := make([]uint16, len(b)/2)
-		for i := range u {
-			if p.enc == encUTF16LE {
-				u[i] = uint16(b[2*i]) | uint16(b[2*i+1])<<8
-			} else {
-				u[i] = uint16(b[2*i])<<8 | uint16(b[2*i+1])
-			}
-		}
-		return string(utf16.Decode(u))
+	case encUTF16LE:
+		return UTF16(b, false)
+	case encUTF16BE:
+		return UTF16(b, true)
 	}
-	if utf8.Valid(b) {
-		return string(b)
-	}
-	// Not UTF-8: older Windows tools write the ANSI code page, CP-1252 in
-	// the West. Every byte maps to some rune, so this never fails.
-	var sb strings.Builder
-	for _, c := range b {
-		sb.WriteRune(charmap.Windows1252.DecodeByte(c))
-	}
-	return sb.String()
+	return utf8OrWindows1252(b)
 }
 
 func cleanLine(s string) string {

@@ -1,12 +1,10 @@
 package djuced
 
 import (
-	"bytes"
 	"strings"
-	"unicode/utf16"
 	"unicode/utf8"
 
-	"golang.org/x/text/encoding/charmap"
+	"github.com/pika-dj/pika/desktop/detect"
 )
 
 // Format is the Text File Output format Pika! reads: one line per deck.
@@ -101,44 +99,9 @@ func decode(b []byte) string {
 	if len(b) > maxFile {
 		b = b[:maxFile]
 	}
-	var s string
-	switch {
-	case bytes.HasPrefix(b, []byte{0xEF, 0xBB, 0xBF}):
-		s = string(b[3:])
-	case bytes.HasPrefix(b, []byte{0xFF, 0xFE}):
-		s = utf16String(b[2:], false)
-	case bytes.HasPrefix(b, []byte{0xFE, 0xFF}):
-		s = utf16String(b[2:], true)
-	case len(b) >= 2 && b[0] != 0 && b[1] == 0: // UTF-16LE without a BOM
-		s = utf16String(b, false)
-	case len(b) >= 2 && b[0] == 0 && b[1] != 0:
-		s = utf16String(b, true)
-	default:
-		s = string(b)
-	}
-	if !utf8.ValidString(s) {
-		if w, err := charmap.Windows1252.NewDecoder().String(s); err == nil {
-			s = w
-		} else {
-			s = strings.ToValidUTF8(s, "\uFFFD")
-		}
-	}
+	s := detect.DecodeText(b)
 	s = strings.ReplaceAll(s, "\r\n", "\n")
 	return strings.ReplaceAll(s, "\r", "\n")
-}
-
-// utf16String decodes UTF-16; a final odd byte (a file caught mid-write)
-// is dropped.
-func utf16String(b []byte, bigEndian bool) string {
-	u := make([]uint16, len(b)/2)
-	for i := range u {
-		if bigEndian {
-			u[i] = uint16(b[2*i])<<8 | uint16(b[2*i+1])
-		} else {
-			u[i] = uint16(b[2*i+1])<<8 | uint16(b[2*i])
-		}
-	}
-	return string(utf16.Decode(u))
 }
 
 // clean trims a field and drops control characters and NULs.

@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"unicode/utf16"
+
+	"github.com/pika-dj/pika/desktop/detect"
 )
 
 // StagelinQ's discovery and main-connection messages, read and written here
@@ -99,11 +101,7 @@ func readNetString(r io.Reader) (string, error) {
 	if _, err := io.ReadFull(r, b); err != nil {
 		return "", errors.New("truncated string")
 	}
-	u := make([]uint16, len(b)/2)
-	for i := range u {
-		u[i] = binary.BigEndian.Uint16(b[2*i:])
-	}
-	return string(utf16.Decode(u)), nil
+	return detect.UTF16(b, true), nil
 }
 
 func writeNetString(b *bytes.Buffer, s string) {

@@ -1,16 +1,12 @@
 package nowplaying
 
 import (
-	"bytes"
 	"math"
 	"strconv"
 	"strings"
 	"unicode"
-	"unicode/utf16"
-	"unicode/utf8"
 
 	"github.com/pika-dj/pika/desktop/detect"
-	"golang.org/x/text/encoding/charmap"
 )
 
 // maxField bounds each field read, in bytes: a damaged file must not put
@@ -29,7 +25,7 @@ const maxField = 1024
 // ok is false when the file names no track (empty: nothing is playing).
 // Only Artist, Title, Album, BPM, Key and Duration are set.
 func ParseNowPlaying(b []byte) (e detect.Entry, ok bool) {
-	lines := strings.FieldsFunc(decode(b), func(r rune) bool { return r == '\n' || r == '\r' })
+	lines := strings.FieldsFunc(detect.DecodeText(b), func(r rune) bool { return r == '\n' || r == '\r' })
 	var kv bool
 	for _, line := range lines {
 		name, value, found := strings.Cut(line, ":")
@@ -61,45 +57,6 @@ func ParseNowPlaying(b []byte) (e detect.Entry, ok bool) {
 		}
 	}
 	return e, e.Artist != "" || e.Title != ""
-}
-
-// decode turns the file's bytes into text.
-func decode(b []byte) string {
-	switch {
-	case bytes.HasPrefix(b, []byte{0xEF, 0xBB, 0xBF}):
-		b = b[3:]
-	case bytes.HasPrefix(b, []byte{0xFF, 0xFE}):
-		return utf16Text(b[2:], false)
-	case bytes.HasPrefix(b, []byte{0xFE, 0xFF}):
-		return utf16Text(b[2:], true)
-	case len(b) >= 2 && b[0] != 0 && b[1] == 0:
-		// UTF-16 without its BOM: text never has a NUL as its second byte.
-		return utf16Text(b, false)
-	case len(b) >= 2 && b[0] == 0 && b[1] != 0:
-		return utf16Text(b, true)
-	}
-	if utf8.Valid(b) {
-		return string(b)
-	}
-	// Not UTF-8: Windows tools write the ANSI code page, CP-1252 in the
-	// West. Every byte maps to a rune, so this never fails.
-	var sb strings.Builder
-	for _, c := range b {
-		sb.WriteRune(charmap.Windows1252.DecodeByte(c))
-	}
-	return sb.String()
-}
-
-func utf16Text(b []byte, bigEndian bool) string {
-	u := make([]uint16, len(b)/2) // an odd last byte is half a character: dropped
-	for i := range u {
-		if bigEndian {
-			u[i] = uint16(b[2*i])<<8 | uint16(b[2*i+1])
-		} else {
-			u[i] = uint16(b[2*i]) | uint16(b[2*i+1])<<8
-		}
-	}
-	return string(utf16.Decode(u))
 }
 
 // field cleans one value: no control characters or BOMs, trimmed, "N/A"

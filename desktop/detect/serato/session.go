@@ -4,7 +4,8 @@ import (
 	"bytes"
 	"encoding/binary"
 	"strings"
-	"unicode/utf16"
+
+	"github.com/pika-dj/pika/desktop/detect"
 )
 
 // A Serato DJ 3 / Scratch Live session file is a sequence of chunks: a
@@ -268,9 +269,5 @@ func uintValue(b []byte) uint64 {
 // utf16String decodes a UTF-16BE value, dropping its terminating NUL(s) and
 // an odd trailing byte.
 func utf16String(b []byte) string {
-	u := make([]uint16, len(b)/2)
-	for i := range u {
-		u[i] = binary.BigEndian.Uint16(b[2*i:])
-	}
-	return strings.TrimRight(string(utf16.Decode(u)), "\x00")
+	return strings.TrimRight(detect.UTF16(b, true), "\x00")
 }
