@@ -89,12 +89,7 @@ func (p *Polled) Name() string { return p.cfg.Name }
 func (p *Polled) Status() Status {
 	p.mu.Lock()
 	defer p.mu.Unlock()
-	s := p.status
-	if s.LastEntry != nil {
-		e := *s.LastEntry
-		s.LastEntry = &e
-	}
-	return s
+	return p.status.Copy()
 }
 
 func (p *Polled) setStatus(f func(*Status)) {

@@ -41,6 +41,16 @@ type Status struct {
 	Err        string    // why it is not working, "" when it is
 }
 
+// Copy is s with its own copy of LastEntry, so a caller holding it shares
+// nothing with the source that keeps updating it.
+func (s Status) Copy() Status {
+	if s.LastEntry != nil {
+		e := *s.LastEntry
+		s.LastEntry = &e
+	}
+	return s
+}
+
 // WatchConfig configures a Watcher.
 type WatchConfig struct {
 	Path      string           // a history file or a folder of them
@@ -157,12 +167,7 @@ func (w *Watcher) Name() string {
 func (w *Watcher) Status() Status {
 	w.mu.Lock()
 	defer w.mu.Unlock()
-	s := w.status
-	if s.LastEntry != nil {
-		e := *s.LastEntry
-		s.LastEntry = &e
-	}
-	return s
+	return w.status.Copy()
 }
 
 func (w *Watcher) setStatus(f func(*Status)) {

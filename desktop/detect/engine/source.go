@@ -144,11 +144,7 @@ func (s *Source) Name() string { return ProductID }
 func (s *Source) Status() detect.Status {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := s.status
-	if st.LastEntry != nil {
-		e := *st.LastEntry
-		st.LastEntry = &e
-	}
+	st := s.status.Copy()
 	var seen, errs []string
 	for _, u := range s.units {
 		if u.ignored {

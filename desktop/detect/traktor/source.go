@@ -105,11 +105,7 @@ func (s *Source) Name() string { return ProductID }
 func (s *Source) Status() detect.Status {
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	st := s.status
-	if st.LastEntry != nil {
-		e := *st.LastEntry
-		st.LastEntry = &e
-	}
+	st := s.status.Copy()
 	return st
 }
 
