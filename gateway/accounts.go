@@ -238,16 +238,11 @@ func (g *Gateway) login(c *fiber.Ctx) error {
 // djAuth finds the DJ of the request's API token (Authorization: Bearer),
 // answering 400, 401 or 503 itself (ok=false).
 func (g *Gateway) djAuth(c *fiber.Ctx) (string, bool) {
-	for _, q := range []string{"token", "access_token", "key"} {
-		if c.Query(q) != "" {
-			_ = c.Status(fiber.StatusBadRequest).JSON(RESTError{Code: codeBadRequest,
-				Reason: "Send the API token in an Authorization: Bearer header, never in the address."})
-			return "", false
-		}
+	if credentialInAddress(c, "the API token", "token", "access_token", "key") {
+		return "", false
 	}
-	scheme, token, _ := strings.Cut(strings.TrimSpace(c.Get(fiber.HeaderAuthorization)), " ")
-	token = strings.TrimSpace(token)
-	if !strings.EqualFold(scheme, "Bearer") || token == "" {
+	token, _, bearer := bearerCredential(c)
+	if !bearer {
 		c.Set(fiber.HeaderWWWAuthenticate, "Bearer")
 		_ = c.Status(fiber.StatusUnauthorized).JSON(RESTError{Code: codeUnauthorized,
 			Reason: "This needs your API token: Authorization: Bearer pika_…; log in to get one."})

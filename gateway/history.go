@@ -120,27 +120,47 @@ func (g *Gateway) dbPlays(c *fiber.Ctx, sid string, limit int) ([]bus.PlayedTrac
 	return plays, true
 }
 
+// credentialInAddress answers 400 when the query carries a credential under
+// one of names, and reports whether it did: a credential in the address
+// ends up in logs, history and Referer headers, so it is refused loudly
+// rather than ignored. what names it for the reason ("the DJ secret").
+func credentialInAddress(c *fiber.Ctx, what string, names ...string) bool {
+	for _, q := range names {
+		if c.Query(q) != "" {
+			_ = c.Status(fiber.StatusBadRequest).JSON(RESTError{Code: codeBadRequest,
+				Reason: "Send " + what + " in an Authorization: Bearer header, never in the address."})
+			return true
+		}
+	}
+	return false
+}
+
+// bearerCredential reads "Authorization: Bearer <credential>". present is
+// false without the header; bearer is false when it is not a non-empty
+// Bearer credential.
+func bearerCredential(c *fiber.Ctx) (credential string, present, bearer bool) {
+	h := strings.TrimSpace(c.Get(fiber.HeaderAuthorization))
+	if h == "" {
+		return "", false, false
+	}
+	scheme, credential, _ := strings.Cut(h, " ")
+	credential = strings.TrimSpace(credential)
+	return credential, true, strings.EqualFold(scheme, "Bearer") && credential != ""
+}
+
 // ownerAuth tells whether the request proves it holds the session's DJ
 // secret. Without an Authorization header it is the public (false, true);
 // otherwise the session's owner on the DJ's side checks the secret (only
 // it holds the hash). It answers 400, 403 or 503 itself (ok=false).
 func (g *Gateway) ownerAuth(c *fiber.Ctx, sid string) (owner, ok bool) {
-	// A secret in the address would end up in logs, history and Referer
-	// headers: refuse it loudly rather than ignore it.
-	for _, q := range []string{"secret", "k", "key", "token"} {
-		if c.Query(q) != "" {
-			_ = c.Status(fiber.StatusBadRequest).JSON(RESTError{Code: codeBadRequest,
-				Reason: "Send the DJ secret in an Authorization: Bearer header, never in the address."})
-			return false, false
-		}
+	if credentialInAddress(c, "the DJ secret", "secret", "k", "key", "token") {
+		return false, false
 	}
-	h := strings.TrimSpace(c.Get(fiber.HeaderAuthorization))
-	if h == "" {
+	secret, present, bearer := bearerCredential(c)
+	if !present {
 		return false, true
 	}
-	scheme, secret, _ := strings.Cut(h, " ")
-	secret = strings.TrimSpace(secret)
-	if !strings.EqualFold(scheme, "Bearer") || secret == "" || len(secret) > maxSecretLen {
+	if !bearer || len(secret) > maxSecretLen {
 		_ = c.Status(fiber.StatusBadRequest).JSON(RESTError{Code: codeBadRequest,
 			Reason: "Authorization must be \"Bearer\" followed by the session's DJ secret."})
 		return false, false
