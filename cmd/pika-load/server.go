@@ -22,9 +22,7 @@ import (
 	"github.com/pika-dj/pika/desktop"
 	"github.com/pika-dj/pika/desktop/detect"
 	"github.com/pika-dj/pika/gateway"
-	"github.com/pika-dj/pika/migrations"
 	"github.com/pika-dj/pika/persister"
-	"github.com/pika-dj/pika/persister/pgstore"
 )
 
 // server is what `pika lan` runs (embedded JetStream, session engine, crowd
@@ -154,7 +152,7 @@ func startServer(ctx context.Context, o serverOpts) (s *server, err error) {
 	g.Go(func() error { return owner.Run(gctx) })
 	if o.DatabaseURL != "" {
 		streams := []string{bus.StreamName(id.DJ), bus.ActionsStreamName(id.DJ)}
-		g.Go(func() error { return persist(gctx, js, o.DatabaseURL, streams, log.With("part", "persister")) })
+		g.Go(func() error { return persister.RunPostgres(gctx, js, o.DatabaseURL, streams, nil, log) })
 	}
 	g.Go(func() error {
 		return w.Run(gctx, func(ctx context.Context, e detect.Entry) error {
@@ -177,30 +175,6 @@ func startServer(ctx context.Context, o serverOpts) (s *server, err error) {
 	}()
 	cleanup = nil // the goroutine above owns them now
 	return s, nil
-}
-
-// persist writes the streams to PostgreSQL until ctx ends, after applying
-// the migrations, as `pika lan --database-url` does.
-func persist(ctx context.Context, js jetstream.JetStream, databaseURL string, streams []string, log *slog.Logger) error {
-	db, err := migrations.Open(databaseURL)
-	if err != nil {
-		return fmt.Errorf("open PostgreSQL: %w", err)
-	}
-	err = migrations.Up(ctx, db)
-	db.Close()
-	if err != nil {
-		return fmt.Errorf("migrate PostgreSQL: %w", err)
-	}
-	store, err := pgstore.Open(ctx, databaseURL)
-	if err != nil {
-		return fmt.Errorf("open PostgreSQL: %w", err)
-	}
-	defer store.Close()
-	p, err := persister.New(persister.Config{JS: js, Store: store, Streams: streams, Logger: log})
-	if err != nil {
-		return fmt.Errorf("persister: %w", err)
-	}
-	return p.Run(ctx)
 }
 
 // Play records a play through the engine: the DJ side without a file.

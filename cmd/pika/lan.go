@@ -29,6 +29,7 @@ import (
 	"github.com/pika-dj/pika/desktop/detect/auto"
 	"github.com/pika-dj/pika/desktop/detect/tags"
 	"github.com/pika-dj/pika/gateway"
+	"github.com/pika-dj/pika/persister"
 	"github.com/pika-dj/pika/persister/pgstore"
 	"github.com/pika-dj/pika/web"
 )
@@ -242,7 +243,7 @@ func (a *app) lan(ctx context.Context, args []string) error {
 		// the durable consumers pick up where they stopped.
 		streams := []string{bus.StreamName(id.DJ), bus.ActionsStreamName(id.DJ)}
 		g.Go(func() error {
-			if err := persist(gctx, js, cfg.DatabaseURL, streams, nil, log.With("part", "history")); err != nil {
+			if err := persister.RunPostgres(gctx, js, cfg.DatabaseURL, streams, nil, log.With("part", "history")); err != nil {
 				log.Error("PostgreSQL history stopped; dancers are served as before and the streams keep every event for the next start", "err", err)
 			}
 			return nil

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"time"
@@ -17,9 +16,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/pika-dj/pika/migrations"
 	"github.com/pika-dj/pika/persister"
-	"github.com/pika-dj/pika/persister/pgstore"
 )
 
 // persister runs `pika persister`: the DJs' streams into PostgreSQL until
@@ -96,76 +93,6 @@ func (a *app) persister(ctx context.Context, args []string) error {
 		}
 		return nil
 	})
-	g.Go(func() error { return persist(gctx, js, cfg.DatabaseURL, cfg.Streams, reg, log) })
+	g.Go(func() error { return persister.RunPostgres(gctx, js, cfg.DatabaseURL, cfg.Streams, reg, log) })
 	return g.Wait()
-}
-
-// persist waits for PostgreSQL, applies the migrations, and runs the
-// persister on js until ctx ends (then it returns nil). Shared by `pika
-// persister` and `pika lan` with DATABASE_URL.
-func persist(ctx context.Context, js jetstream.JetStream, databaseURL string, streams []string, reg prometheus.Registerer, log *slog.Logger) error {
-	if err := migrateWhenUp(ctx, databaseURL, log); err != nil {
-		if ctx.Err() != nil {
-			return nil
-		}
-		return err
-	}
-	store, err := pgstore.Open(ctx, databaseURL)
-	if err != nil {
-		return err
-	}
-	defer store.Close()
-	p, err := persister.New(persister.Config{JS: js, Store: store, Streams: streams, Metrics: reg, Logger: log.With("part", "persister")})
-	if err != nil {
-		return err
-	}
-	if len(streams) == 0 {
-		log.Info("persisting every DJ_ and ACT_ stream")
-	} else {
-		log.Info("persisting", "streams", streams)
-	}
-	return p.Run(ctx)
-}
-
-// migrateWhenUp applies pending migrations, first waiting (with backoff,
-// one log line per change) for PostgreSQL to answer: a database that is
-// still starting is not a reason to exit. A failing migration is.
-func migrateWhenUp(ctx context.Context, databaseURL string, log *slog.Logger) error {
-	db, err := migrations.Open(databaseURL)
-	if err != nil {
-		return err
-	}
-	defer db.Close()
-	wait, waiting := 100*time.Millisecond, false
-	for {
-		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		err := db.PingContext(pctx)
-		cancel()
-		if err == nil {
-			break
-		}
-		if ctx.Err() != nil {
-			return ctx.Err()
-		}
-		if !waiting {
-			log.Warn("PostgreSQL does not answer yet; retrying", "err", err)
-			waiting = true
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-time.After(wait/2 + rand.N(wait/2+1)):
-		}
-		wait = min(2*wait, 5*time.Second)
-	}
-	applied, err := migrations.UpReport(ctx, db)
-	if err != nil {
-		return fmt.Errorf("apply migrations: %w", err)
-	}
-	if len(applied) > 0 {
-		log.Info("migrations applied", "applied", applied)
-	} else {
-		log.Info("database schema is up to date")
-	}
-	return nil
 }
