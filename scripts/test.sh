@@ -106,9 +106,12 @@ else
 fi
 
 # --- tests -------------------------------------------------------------------------
-step "go test -race ./...  (log: test-results/go-test.log)"
+step "go test -race -p 1 ./...  (log: test-results/go-test.log)"
+# -p 1: one package at a time. Several packages start NATS clusters, PostgreSQL
+# and pika processes; run side by side on two cores under the race detector
+# they starved each other's Raft heartbeats into leader elections mid-test.
 mkdir -p test-results
-go test -race -count=1 -timeout 30m ./... 2>&1 | tee test-results/go-test.log
+go test -race -p 1 -count=1 -timeout 30m ./... 2>&1 | tee test-results/go-test.log
 
 # Must-show 2: stack and heap per idle socket at 2,000 sockets. The race
 # detector inflates both, so gateway/memory_test.go is built without it
