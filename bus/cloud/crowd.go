@@ -46,3 +46,47 @@ func PublishCrowdAction(ctx context.Context, js jetstream.JetStream, dj string, 
 	}
 	return bus.PublishActionTo(ctx, js, CrowdActionSubject(dj, a.Session, a.Kind), a, log)
 }
+
+// Live (unstored) subjects between the DJ side and cloud gateways. Neither
+// is captured by a stream: tallies and presence are re-sent while they
+// matter, and a late one is worth nothing.
+const (
+	tallyInfix     = ".t."
+	presencePrefix = "pika.presence."
+	// AllTallies matches every DJ's tallies in the cloud (cloud gateways
+	// subscribe to it).
+	AllTallies = djPrefix + "*.t.*"
+)
+
+// TallySubject is where the DJ side sends session sid's tallies into the
+// cloud: pika.dj.<dj>.t.<sid>, inside the DJ's own pika.dj.<dj>.> (the only
+// subjects a DJ may publish) and captured by no stream (CLOUD_DJ_<dj> and
+// CLOUD_ACT_<dj> have no subjects of their own).
+func TallySubject(dj, sid string) string { return djPrefix + dj + tallyInfix + sid }
+
+// ParseTallySubject splits pika.dj.<dj>.t.<sid>; ok is false for any other
+// shape or malformed ids.
+func ParseTallySubject(subject string) (dj, sid string, ok bool) {
+	rest, found := strings.CutPrefix(subject, djPrefix)
+	if !found {
+		return "", "", false
+	}
+	parts := strings.Split(rest, ".")
+	if len(parts) != 3 || parts[1] != "t" || !bus.ValidDJID(parts[0]) || !bus.ValidID(parts[2]) {
+		return "", "", false
+	}
+	return parts[0], parts[2], true
+}
+
+// PresenceSubject is where a cloud gateway sends its presence report
+// (bus.Presence) for session sid of DJ dj down to the DJ's owner:
+// pika.presence.<dj>.<sid>. Not under pika.crowd.<dj>, which
+// CLOUD_CROWD_<dj> stores.
+func PresenceSubject(dj, sid string) string { return presencePrefix + dj + "." + sid }
+
+// PresenceFilter matches every cloud presence report for DJ dj's sessions.
+func PresenceFilter(dj string) string { return presencePrefix + dj + ".*" }
+
+// AllPresence matches every cloud presence report (gateways subscribe to
+// it to count each other's listeners, as on the LAN).
+const AllPresence = presencePrefix + "*.*"
