@@ -266,7 +266,7 @@ func (s *Store) Login(ctx context.Context, r LoginRequest) (NewToken, error) {
 
 // insertToken makes a token of djID and stores its hash.
 func insertToken(ctx context.Context, tx pgx.Tx, djID, name string, expiresIn time.Duration, now time.Time) (NewToken, error) {
-	token, hash, err := newToken()
+	token, hash, err := newToken(djID)
 	if err != nil {
 		return NewToken{}, err
 	}

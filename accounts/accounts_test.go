@@ -86,7 +86,7 @@ func TestLifeCycle(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if tok.DJID != dj || !strings.HasPrefix(tok.Token, "pika_") || len(tok.Token) != 48 || tok.ExpiresAt != nil || tok.Name != "laptop" {
+	if tok.DJID != dj || !strings.HasPrefix(tok.Token, "pika_"+dj+"_") || len(tok.Token) != 67 || tok.ExpiresAt != nil || tok.Name != "laptop" {
 		t.Fatalf("login token %+v", tok)
 	}
 	clk.Add(time.Minute)
@@ -167,8 +167,9 @@ func TestRefusals(t *testing.T) {
 	}
 
 	// Tokens never made, or not tokens at all.
-	fake := "pika_" + strings.Repeat("A", 43)
-	for _, bad := range []string{"", "pika_", fake, tok.Token + "x", strings.Replace(tok.Token, "pika_", "pikb_", 1), "Bearer " + tok.Token} {
+	fake := "pika_" + tok.DJID + "_" + strings.Repeat("A", 43)
+	old := "pika_" + strings.Repeat("A", 43) // the first format, without the DJ id
+	for _, bad := range []string{"", "pika_", fake, old, tok.Token + "x", strings.Replace(tok.Token, "pika_", "pikb_", 1), "Bearer " + tok.Token} {
 		if _, err := s.Authenticate(c, bad); !errors.Is(err, accounts.ErrBadToken) {
 			t.Errorf("authenticate %q: %v, want ErrBadToken", bad, err)
 		}
@@ -333,7 +334,7 @@ func TestNothingInTheClear(t *testing.T) {
 	if tokenHash != hex.EncodeToString(sum[:]) {
 		t.Fatalf("token_hash %q is not the token's SHA-256", tokenHash)
 	}
-	secret := strings.TrimPrefix(tok.Token, "pika_")
+	secret := tok.Token[len(tok.Token)-43:] // the random part; the DJ id in front is no secret
 	for _, q := range []string{
 		`SELECT row_to_json(t)::text FROM accounts.dj_accounts t`,
 		`SELECT row_to_json(t)::text FROM dj_tokens t`,

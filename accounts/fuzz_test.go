@@ -3,6 +3,8 @@ package accounts
 import (
 	"strings"
 	"testing"
+
+	"github.com/pika-dj/pika/bus"
 )
 
 // FuzzDecodeHash: a stored hash is read back by decodeHash; whatever the
@@ -32,7 +34,7 @@ func FuzzDecodeHash(f *testing.F) {
 // FuzzToken: what a client sends as a token or a login is checked without
 // panicking, and what passes has the shape the store relies on.
 func FuzzToken(f *testing.F) {
-	tok, _, err := newToken()
+	tok, _, err := newToken(bus.NewDJID())
 	if err != nil {
 		f.Fatal(err)
 	}
@@ -41,6 +43,10 @@ func FuzzToken(f *testing.F) {
 		if WellFormedToken(s) && (len(s) != tokenLen || !strings.HasPrefix(s, TokenPrefix)) {
 			t.Fatalf("%q passed as a token", s)
 		}
+		if dj, ok := TokenDJ(s); ok && (!bus.ValidDJID(dj) || !strings.HasPrefix(s, TokenPrefix+dj+"_")) {
+			t.Fatalf("%q: DJ id %q", s, dj)
+		}
+		_ = CheckTokenFormat(s)
 		if l, err := NormalizeLogin(s); err == nil {
 			if l != strings.ToLower(l) || len(l) < 3 || len(l) > 64 {
 				t.Fatalf("%q normalized to %q", s, l)
