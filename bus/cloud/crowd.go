@@ -90,3 +90,8 @@ func PresenceFilter(dj string) string { return presencePrefix + dj + ".*" }
 // AllPresence matches every cloud presence report (gateways subscribe to
 // it to count each other's listeners, as on the LAN).
 const AllPresence = presencePrefix + "*.*"
+
+// CrowdActionBatchSubject is where a cloud gateway stores several dancer
+// actions of session sid of DJ dj as one message (bus.PublishActionsTo):
+// pika.crowd.<dj>.a.<sid>.batch, the cloud's bus.ActionBatchSubject.
+func CrowdActionBatchSubject(dj, sid string) string { return crowdPrefix + dj + ".a." + sid + ".batch" }
