@@ -36,10 +36,18 @@ type Writer interface {
 
 // Stream name prefixes the persister understands: session events come from
 // DJ_ streams, dancer actions from ACT_ streams (see bus.StreamName and
-// bus.ActionsStreamName).
+// bus.ActionsStreamName). In the cloud the same bodies are in the cloud's
+// copies (package bus/cloud): CLOUD_DJ_ holds a DJ's session events,
+// CLOUD_ACT_ the actions taken on the DJ's LAN and CLOUD_CROWD_ those taken
+// through cloud gateways. A LAN action can reach PostgreSQL both through the
+// DJ's own persister and through CLOUD_ACT_: the writes are idempotent by
+// action id, so it is one row.
 const (
-	EventsPrefix  = "DJ_"
-	ActionsPrefix = "ACT_"
+	EventsPrefix       = "DJ_"
+	ActionsPrefix      = "ACT_"
+	CloudEventsPrefix  = "CLOUD_DJ_"
+	CloudActionsPrefix = "CLOUD_ACT_"
+	CloudCrowdPrefix   = "CLOUD_CROWD_"
 )
 
 // Defaults for Config's zero values.
@@ -67,7 +75,7 @@ type Config struct {
 	// Store writes batches; pgstore.Store in production.
 	Store Writer
 	// Streams to consume. Empty means every stream whose name starts with
-	// DJ_ or ACT_, rediscovered every Discover.
+	// one of the prefixes above, rediscovered every Discover.
 	Streams []string
 	// Durable is the consumers' durable name; default "persister". Two
 	// persisters with the same name share the work; a new name starts
@@ -113,7 +121,8 @@ func New(cfg Config) (*Persister, error) {
 	}
 	for _, s := range cfg.Streams {
 		if kindOf(s) == kindNone {
-			return nil, fmt.Errorf("persister: stream %q: name must start with %s (events) or %s (actions)", s, EventsPrefix, ActionsPrefix)
+			return nil, fmt.Errorf("persister: stream %q: name must start with %s or %s (events), or %s, %s or %s (actions)",
+				s, EventsPrefix, CloudEventsPrefix, ActionsPrefix, CloudActionsPrefix, CloudCrowdPrefix)
 		}
 	}
 	if cfg.Durable == "" {
@@ -242,11 +251,17 @@ const (
 	kindActions
 )
 
+// Understands reports whether the persister knows what stream holds by its
+// name: one of the prefixes above followed by a DJ id (not checked here:
+// any non-empty rest).
+func Understands(stream string) bool { return kindOf(stream) != kindNone }
+
 func kindOf(stream string) kind {
+	has := func(prefix string) bool { return strings.HasPrefix(stream, prefix) && len(stream) > len(prefix) }
 	switch {
-	case strings.HasPrefix(stream, EventsPrefix) && len(stream) > len(EventsPrefix):
+	case has(EventsPrefix), has(CloudEventsPrefix):
 		return kindEvents
-	case strings.HasPrefix(stream, ActionsPrefix) && len(stream) > len(ActionsPrefix):
+	case has(ActionsPrefix), has(CloudActionsPrefix), has(CloudCrowdPrefix):
 		return kindActions
 	}
 	return kindNone

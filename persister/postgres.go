@@ -34,7 +34,7 @@ func RunPostgres(ctx context.Context, js jetstream.JetStream, databaseURL string
 		return err
 	}
 	if len(streams) == 0 {
-		log.Info("persisting every DJ_ and ACT_ stream")
+		log.Info("persisting every stream of sessions and actions, the cloud's copies too (DJ_, ACT_, CLOUD_DJ_, CLOUD_ACT_, CLOUD_CROWD_)")
 	} else {
 		log.Info("persisting", "streams", streams)
 	}
