@@ -328,6 +328,9 @@ func (g *Gateway) command(c *conn, f clientFrame, ref json.RawMessage) error {
 // ask sends cmd to the session's owner and returns its reply, or the
 // rejection a phone should see.
 func (g *Gateway) ask(cmd bus.Command) (bus.CommandReply, error) {
+	if g.cfg.Cloud {
+		return bus.CommandReply{}, reject(codeForbidden, consoleOnLaptop)
+	}
 	data, err := json.Marshal(cmd)
 	if err != nil {
 		return bus.CommandReply{}, fmt.Errorf("gateway: encode command: %w", err)

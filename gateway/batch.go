@@ -21,6 +21,7 @@ import (
 // action alone and at once, a busy one stores dozens per sync.
 type actionStore struct {
 	sid     string
+	at      actionSubjects
 	js      jetstream.JetStream
 	log     *slog.Logger
 	timeout time.Duration // bounds one message's store
@@ -42,8 +43,29 @@ type storeResult struct {
 // errStoreStopped: the session's feed was stopped while an action waited.
 var errStoreStopped = errors.New("gateway: the session's action store stopped")
 
+// actionSubjects are where one session's actions are stored: the DJ's
+// pika.a.<sid>.… on the LAN, pika.crowd.<dj>.a.<sid>.… in the cloud.
+type actionSubjects struct {
+	one   func(bus.ActionKind) string
+	batch string
+}
+
+// lanActionSubjects are the DJ's own: bus.ActionSubject and
+// bus.ActionBatchSubject, as bus.PublishAction and bus.PublishActions use.
+func lanActionSubjects(sid string) actionSubjects {
+	return actionSubjects{
+		one:   func(k bus.ActionKind) string { return bus.ActionSubject(sid, k) },
+		batch: bus.ActionBatchSubject(sid),
+	}
+}
+
+// newActionStore stores on the LAN's subjects.
 func newActionStore(sid string, js jetstream.JetStream, timeout time.Duration, log *slog.Logger) *actionStore {
-	return &actionStore{sid: sid, js: js, log: log, timeout: timeout,
+	return newActionStoreAt(sid, lanActionSubjects(sid), js, timeout, log)
+}
+
+func newActionStoreAt(sid string, at actionSubjects, js jetstream.JetStream, timeout time.Duration, log *slog.Logger) *actionStore {
+	return &actionStore{sid: sid, at: at, js: js, log: log, timeout: timeout,
 		in: make(chan *storing, bus.MaxActionsPerBatch), done: make(chan struct{})}
 }
 
@@ -114,13 +136,13 @@ func (s *actionStore) publish(ctx context.Context, group []*storing) {
 	defer cancel()
 	var r storeResult
 	if len(group) == 1 {
-		r.duplicate, r.err = bus.PublishAction(pctx, s.js, group[0].a, s.log)
+		r.duplicate, r.err = bus.PublishActionTo(pctx, s.js, s.at.one(group[0].a.Kind), group[0].a, s.log)
 	} else {
 		actions := make([]bus.Action, len(group))
 		for i, it := range group {
 			actions[i] = it.a
 		}
-		r.duplicate, r.err = bus.PublishActions(pctx, s.js, s.sid, actions, s.log)
+		r.duplicate, r.err = bus.PublishActionsTo(pctx, s.js, s.at.batch, s.sid, actions, s.log)
 	}
 	for _, it := range group {
 		it.result <- r

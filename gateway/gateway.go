@@ -20,6 +20,7 @@ import (
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pika-dj/pika/bus"
+	"github.com/pika-dj/pika/bus/cloud"
 )
 
 // Config configures a Gateway. The zero value of each optional field is
@@ -27,11 +28,16 @@ import (
 type Config struct {
 	JS     jetstream.JetStream // required
 	Conn   *nats.Conn          // core NATS: tallies, presence, DJ commands; required
-	KV     jetstream.KeyValue  // the sessions bucket; required
-	Stream string              // the stream holding session events; required
+	KV     jetstream.KeyValue  // the sessions bucket; required on the LAN
+	Stream string              // the stream holding session events; required on the LAN
 	// ActionsStream holds dancers' actions (bus.ActionsStreamName of the
-	// DJ); required, since only the caller knows the DJ id.
+	// DJ); required on the LAN, since only the caller knows the DJ id.
 	ActionsStream string
+	// Cloud serves every DJ's sessions from the cloud cluster (JS and
+	// Conn are the cluster's; KV, Stream and ActionsStream are unused):
+	// see cloud.go. DJ consoles and commands are refused there, since only
+	// the DJ's laptop checks the DJ secret.
+	Cloud bool
 	Assets        fs.FS // the web pages (web.Assets()); nil serves none
 	// History reads what PostgreSQL keeps (persister/pgstore); nil: no
 	// database, recaps come from the streams and the other history
@@ -78,8 +84,11 @@ type Config struct {
 }
 
 func (c *Config) setDefaults() error {
-	if c.JS == nil || c.Conn == nil || c.KV == nil || c.Stream == "" || c.ActionsStream == "" {
-		return errors.New("gateway: JetStream, the NATS connection, the sessions bucket and both stream names are required")
+	if c.JS == nil || c.Conn == nil {
+		return errors.New("gateway: JetStream and the NATS connection are required")
+	}
+	if !c.Cloud && (c.KV == nil || c.Stream == "" || c.ActionsStream == "") {
+		return errors.New("gateway: the sessions bucket and both stream names are required on the LAN")
 	}
 	if c.ID == "" {
 		var b [8]byte
@@ -163,19 +172,9 @@ func New(cfg Config) (*Gateway, error) {
 	g.hub = &hub{js: cfg.JS, stream: cfg.Stream, actionsStream: cfg.ActionsStream, log: cfg.Logger, now: cfg.Now, publishTimeout: cfg.PublishTimeout,
 		ringLen: 256, grace: cfg.ListenerGrace, writers: g.writers, ctx: ctx, feeds: map[string]*feed{}}
 	g.dancers = newDancers(cfg.ActionsPerIPPerMinute)
-	// One subscription for every session's tallies: a tally for a session
-	// nobody follows here costs a map lookup.
-	sub, err := cfg.Conn.Subscribe(bus.AllTallies, func(m *nats.Msg) { g.hub.onTally(bus.LastToken(m.Subject), m.Data) })
-	if err != nil {
+	if err := g.listen(); err != nil {
 		cancel()
-		return nil, fmt.Errorf("gateway: subscribe to tallies: %w", err)
-	}
-	g.tallySub = sub
-	// The DJ side's detector status goes to consoles only.
-	if g.sourceSub, err = cfg.Conn.Subscribe(bus.AllSourceStatus, func(m *nats.Msg) { g.hub.onSourceStatus(bus.LastToken(m.Subject), m.Data) }); err != nil {
-		_ = sub.Unsubscribe()
-		cancel()
-		return nil, fmt.Errorf("gateway: subscribe to source status: %w", err)
+		return nil, err
 	}
 	g.app = fiber.New(fiber.Config{
 		// With ReduceMemoryUsage fasthttp drops its 4 KB request reader
@@ -198,6 +197,42 @@ func New(cfg Config) (*Gateway, error) {
 	g.bg.Add(1)
 	go func() { defer g.bg.Done(); g.background(ctx) }()
 	return g, nil
+}
+
+// listen subscribes to tallies (one subscription for every session's: a
+// tally for a session nobody follows here costs a map lookup) and, on the
+// LAN, to the DJ side's detector status, which goes to consoles only.
+func (g *Gateway) listen() error {
+	var err error
+	if g.cfg.Cloud {
+		g.hub.dir = newDirectory(g.cfg.JS, g.log, g.now)
+		g.tallySub, err = g.cfg.Conn.Subscribe(cloud.AllTallies, func(m *nats.Msg) {
+			if dj, sid, ok := cloud.ParseTallySubject(m.Subject); ok {
+				g.hub.onTally(dj, sid, m.Data)
+			}
+		})
+		if err != nil {
+			return fmt.Errorf("gateway: subscribe to tallies: %w", err)
+		}
+		return nil
+	}
+	g.tallySub, err = g.cfg.Conn.Subscribe(bus.AllTallies, func(m *nats.Msg) { g.hub.onTally("", bus.LastToken(m.Subject), m.Data) })
+	if err != nil {
+		return fmt.Errorf("gateway: subscribe to tallies: %w", err)
+	}
+	if g.sourceSub, err = g.cfg.Conn.Subscribe(bus.AllSourceStatus, func(m *nats.Msg) { g.hub.onSourceStatus(bus.LastToken(m.Subject), m.Data) }); err != nil {
+		_ = g.tallySub.Unsubscribe()
+		return fmt.Errorf("gateway: subscribe to source status: %w", err)
+	}
+	return nil
+}
+
+func (g *Gateway) unsubscribe() {
+	for _, sub := range []*nats.Subscription{g.tallySub, g.sourceSub} {
+		if sub != nil {
+			_ = sub.Unsubscribe()
+		}
+	}
 }
 
 // App is the Fiber app, for tests that call it without a listener.
@@ -234,8 +269,7 @@ func (g *Gateway) Shutdown(ctx context.Context) error {
 	if e := g.app.ShutdownWithContext(ctx); e != nil && err == nil {
 		err = fmt.Errorf("gateway: stop http: %w", e)
 	}
-	_ = g.tallySub.Unsubscribe()
-	_ = g.sourceSub.Unsubscribe()
+	g.unsubscribe()
 	g.hub.stopAll()
 	g.cancel()
 	g.bg.Wait()

@@ -38,6 +38,8 @@ type hub struct {
 
 	kvMu    sync.Mutex         // guards tallies
 	tallies jetstream.KeyValue // the tallies bucket, opened on first use
+
+	dir *directory // the cloud's session directory; nil on the LAN
 }
 
 // feed follows one session: two ordered consumers replay its events and its
@@ -47,6 +49,7 @@ type hub struct {
 // actions and fills their snapshots.
 type feed struct {
 	sid   string
+	at    place         // where the session's events and actions are stored
 	store *actionStore  // stores this session's dancer actions, several per disk sync
 	ready chan struct{} // closed once the events and actions stored at creation are folded
 	err   error         // set before ready is closed if loading failed
@@ -95,18 +98,27 @@ const maxPending = 256
 func (h *hub) get(ctx context.Context, sid string) (*feed, error) {
 	h.mu.Lock()
 	f, ok := h.feeds[sid]
-	if !ok {
-		f = &feed{sid: sid, ready: make(chan struct{}), conns: map[*conn]struct{}{},
-			listeners: map[string]*listener{}, idleSince: h.now(), crowd: bus.NewCrowd(),
-			playIdx: map[string]int{}, withheld: map[string]struct{}{}}
-		f.store = newActionStore(sid, h.js, h.publishTimeout, h.log)
-		sctx, stop := context.WithCancel(h.ctx)
-		f.stops = append(f.stops, stop)
-		go f.store.run(sctx)
-		h.feeds[sid] = f
-		go h.start(f)
-	}
 	h.mu.Unlock()
+	if !ok {
+		// Found outside h.mu: in the cloud it may ask the cluster.
+		at, err := h.locate(ctx, sid)
+		if err != nil {
+			return nil, err
+		}
+		h.mu.Lock()
+		if f, ok = h.feeds[sid]; !ok {
+			f = &feed{sid: sid, at: at, ready: make(chan struct{}), conns: map[*conn]struct{}{},
+				listeners: map[string]*listener{}, idleSince: h.now(), crowd: bus.NewCrowd(),
+				playIdx: map[string]int{}, withheld: map[string]struct{}{}}
+			f.store = newActionStoreAt(sid, at.store, h.js, h.publishTimeout, h.log)
+			sctx, stop := context.WithCancel(h.ctx)
+			f.stops = append(f.stops, stop)
+			go f.store.run(sctx)
+			h.feeds[sid] = f
+			go h.start(f)
+		}
+		h.mu.Unlock()
+	}
 	select {
 	case <-f.ready:
 	case <-ctx.Done():
@@ -142,7 +154,7 @@ func (f *feed) loaded() bool {
 func (h *hub) start(f *feed) {
 	ctx, cancel := context.WithTimeout(h.ctx, 10*time.Second)
 	defer cancel()
-	err := h.follow(ctx, f, h.stream, bus.SessionFilter(f.sid), true, func(data []byte, subject string) {
+	err := h.follow(ctx, f, f.at.events.stream, f.at.events.filter, true, func(data []byte, subject string) {
 		e, err := bus.Decode(data)
 		if err != nil {
 			// A stored event we cannot read is skipped, not fatal: phones
@@ -152,8 +164,15 @@ func (h *hub) start(f *feed) {
 		}
 		h.deliver(f, e, data)
 	})
-	if err == nil {
-		err = h.follow(ctx, f, h.actionsStream, bus.ActionFilter(f.sid), false, func(data []byte, subject string) {
+	// In the cloud, actions made on the DJ's LAN and through cloud
+	// gateways are in two streams; both are folded, so a like made on
+	// either side is "already liked" on both. The crowd skips an id seen
+	// twice.
+	for _, src := range f.at.actions {
+		if err != nil {
+			break
+		}
+		err = h.follow(ctx, f, src.stream, src.filter, false, func(data []byte, subject string) {
 			actions, err := bus.DecodeActions(data)
 			if err != nil {
 				h.log.Error("undecodable stored action", "session", f.sid, "subject", subject, "err", err)
@@ -167,8 +186,8 @@ func (h *hub) start(f *feed) {
 			f.mu.Unlock()
 		})
 	}
-	if err == nil {
-		h.loadTally(ctx, f)
+	if err == nil && h.dir == nil {
+		h.loadTally(ctx, f) // the cloud keeps no tallies bucket: see onTally
 	}
 	if err != nil {
 		f.close()
@@ -557,9 +576,9 @@ func (h *hub) loadedFeeds() []*feed {
 // presence is this gateway's report for every session it has phones of.
 // A session whose phones all left gets one last, empty report so the
 // owner stops counting them at once rather than when the report expires.
-func (h *hub) presence(gateway string) []bus.Presence {
+func (h *hub) presence(gateway string) []presenceReport {
 	now := h.now()
-	var out []bus.Presence
+	var out []presenceReport
 	for _, f := range h.loadedFeeds() {
 		f.mu.Lock()
 		ids := f.listenersLocked(now, h.grace)
@@ -567,10 +586,19 @@ func (h *hub) presence(gateway string) []bus.Presence {
 		f.reported = len(ids) > 0
 		f.mu.Unlock()
 		if send {
-			out = append(out, bus.Presence{V: bus.Version, Gateway: gateway, Session: f.sid, Clients: ids, At: now.UTC()})
+			out = append(out, presenceReport{subject: f.at.presence,
+				Presence: bus.Presence{V: bus.Version, Gateway: gateway, Session: f.sid, Clients: ids, At: now.UTC()}})
 		}
 	}
 	return out
+}
+
+// presenceReport is one session's report and where it goes: the LAN's
+// bus.PresenceSubject, or in the cloud cloud.PresenceSubject, which
+// crosses the leaf link down to the DJ's owner.
+type presenceReport struct {
+	subject string
+	bus.Presence
 }
 
 // followed returns the session's feed if this gateway has loaded it.

@@ -18,8 +18,12 @@ import (
 // the streams afresh rather than a feed, which keeps only what phones
 // need (per-play tempo votes of past plays are not among it).
 func (h *hub) streamRecap(ctx context.Context, sid string, owner bool, now time.Time) (history.Recap, error) {
+	at, err := h.locate(ctx, sid)
+	if err != nil {
+		return history.Recap{}, err
+	}
 	f := newRecapFold()
-	err := h.readAll(ctx, h.stream, bus.SessionFilter(sid), true, func(data []byte) {
+	err = h.readAll(ctx, at.events.stream, at.events.filter, true, func(data []byte) {
 		e, err := bus.Decode(data)
 		if err != nil {
 			h.log.Error("recap: undecodable stored event", "session", sid, "err", err)
@@ -30,19 +34,21 @@ func (h *hub) streamRecap(ctx context.Context, sid string, owner bool, now time.
 	if err != nil {
 		return history.Recap{}, err
 	}
-	err = h.readAll(ctx, h.actionsStream, bus.ActionFilter(sid), false, func(data []byte) {
-		actions, err := bus.DecodeActions(data)
-		if err != nil {
-			h.log.Error("recap: undecodable stored action", "session", sid, "err", err)
-		}
-		for _, a := range actions {
-			if a.Session == sid {
-				f.action(a)
+	for _, src := range at.actions { // the fold counts an id stored in both once
+		err = h.readAll(ctx, src.stream, src.filter, false, func(data []byte) {
+			actions, err := bus.DecodeActions(data)
+			if err != nil {
+				h.log.Error("recap: undecodable stored action", "session", sid, "err", err)
 			}
+			for _, a := range actions {
+				if a.Session == sid {
+					f.action(a)
+				}
+			}
+		})
+		if err != nil {
+			return history.Recap{}, err
 		}
-	})
-	if err != nil {
-		return history.Recap{}, err
 	}
 	if f.state.ID == "" {
 		return history.Recap{}, errUnknownSession

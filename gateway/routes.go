@@ -136,6 +136,15 @@ func unavailable(c *fiber.Ctx) error {
 func (g *Gateway) listSessions(c *fiber.Ctx) error {
 	ctx, cancel := context.WithTimeout(c.UserContext(), 5*time.Second)
 	defer cancel()
+	if g.cfg.Cloud {
+		out, err := g.hub.cloudLobby(ctx, g.now())
+		if err != nil {
+			g.log.Error("list sessions", "err", err)
+			return unavailable(c)
+		}
+		sort.Slice(out, func(i, j int) bool { return out[i].StartedAt.After(out[j].StartedAt) })
+		return c.JSON(out)
+	}
 	states, err := bus.ListStates(ctx, g.cfg.KV)
 	if err != nil {
 		g.log.Error("list sessions", "err", err)

@@ -39,15 +39,21 @@ func parseTally(sid string, raw []byte) (tallyHead, error) {
 	return t, nil
 }
 
-// onTally takes a tally the owner published for sid: a followed session's
-// feed keeps it for snapshots and sends it, encoded once, to its sockets.
-// Runs on the tally subscription's goroutine.
-func (h *hub) onTally(sid string, raw []byte) {
+// onTally takes a tally the owner published for sid of DJ dj ("" on the
+// LAN): a followed session's feed keeps it for snapshots and sends it,
+// encoded once, to its sockets. Runs on the tally subscription's
+// goroutine.
+//
+// In the cloud there is no tallies bucket: a feed that starts has no tally
+// (no crowd counts, and listeners are this gateway's own phones) until the
+// DJ side sends its next, which it does on every change of the crowd or of
+// the listeners (its presence reports arrive every bus.PresenceEvery).
+func (h *hub) onTally(dj, sid string, raw []byte) {
 	h.mu.Lock()
 	f := h.feeds[sid]
 	h.mu.Unlock()
-	if f == nil {
-		return // not followed here
+	if f == nil || f.at.dj != dj {
+		return // not followed here, or another DJ's session of that id: not trusted
 	}
 	t, err := parseTally(sid, raw)
 	if err != nil {
@@ -129,6 +135,9 @@ func (h *hub) storedListeners(ctx context.Context, sid string) int {
 // talliesBucket opens the tallies bucket once. A missing bucket (a DJ side
 // that never folded a crowd) is no error: there is just no tally yet.
 func (h *hub) talliesBucket(ctx context.Context) (jetstream.KeyValue, error) {
+	if h.dir != nil {
+		return nil, nil // the cloud keeps none (see onTally)
+	}
 	h.kvMu.Lock()
 	defer h.kvMu.Unlock()
 	if h.tallies != nil {
@@ -147,13 +156,14 @@ func (h *hub) talliesBucket(ctx context.Context) (jetstream.KeyValue, error) {
 
 // publishPresence reports this gateway's phones of every followed session.
 func (g *Gateway) publishPresence() {
-	for _, p := range g.hub.presence(g.cfg.ID) {
+	for _, r := range g.hub.presence(g.cfg.ID) {
+		p := r.Presence
 		data, err := json.Marshal(p)
 		if err != nil {
 			g.log.Error("encode presence", "session", p.Session, "err", err)
 			continue
 		}
-		if err := g.cfg.Conn.Publish(bus.PresenceSubject(p.Session), data); err != nil {
+		if err := g.cfg.Conn.Publish(r.subject, data); err != nil {
 			g.log.Warn("publish presence", "session", p.Session, "err", err)
 		}
 	}
