@@ -17,6 +17,7 @@ import (
 
 	"github.com/pika-dj/pika/accounts"
 	"github.com/pika-dj/pika/desktop/detect/auto"
+	"github.com/pika-dj/pika/persister"
 )
 
 // setting is one row of the configuration table: every setting has a flag
@@ -60,8 +61,10 @@ func lanSettings() []setting {
 func persisterSettings() []setting {
 	return []setting{
 		{flag: "nats-url", env: "PIKA_NATS_URL", usage: "NATS server(s) holding the DJs' streams, comma-separated, e.g. nats://127.0.0.1:4222 (required)"},
+		{flag: "nats-user", env: "PIKA_NATS_USER", def: "persister", usage: "user to connect to NATS as (the cloud's `pika nats` knows \"persister\"); --nats-user= (empty) connects without credentials, for a bus that checks none"},
+		{flag: "nats-password", env: "PIKA_NATS_PASSWORD", usage: "the NATS user's password (the node's PIKA_NATS_PERSISTER_PASSWORD); required with a user; prefer the variable: flags show in ps"},
 		{flag: "database-url", env: "DATABASE_URL", usage: "PostgreSQL to write to, e.g. postgres://pika@db/pika (required)"},
-		{flag: "streams", env: "PIKA_STREAMS", usage: "streams to persist, comma-separated, e.g. DJ_x,ACT_x (default: every DJ_ and ACT_ stream, looked for every 30 s)"},
+		{flag: "streams", env: "PIKA_STREAMS", usage: "streams to persist, comma-separated, e.g. DJ_x,ACT_x,CLOUD_DJ_x (default: every DJ_, ACT_, CLOUD_DJ_, CLOUD_ACT_ and CLOUD_CROWD_ stream, looked for every 30 s)"},
 		{flag: "metrics-addr", env: "PIKA_METRICS_ADDR", usage: "address to serve Prometheus metrics on at /metrics, e.g. :9102 (default: off)"},
 		{flag: "log-level", env: "PIKA_LOG_LEVEL", def: "info", usage: "debug, info, warn or error"},
 	}
@@ -70,6 +73,7 @@ func persisterSettings() []setting {
 // persisterConfig is `pika persister`'s effective configuration.
 type persisterConfig struct {
 	NATSURL     string
+	NATS        natsCreds
 	DatabaseURL string
 	Streams     []string // empty: discover
 	MetricsAddr string
@@ -91,6 +95,10 @@ func parsePersister(args []string, getenv func(string) string, help io.Writer) (
 	} else if err := checkNATSURLs(cfg.NATSURL); err != nil {
 		badf("--nats-url/PIKA_NATS_URL: %v", err)
 	}
+	cfg.NATS = natsCreds{User: strings.TrimSpace(v["nats-user"]), Password: v["nats-password"]}
+	if err := cfg.NATS.check(); err != nil {
+		badf("%v", err)
+	}
 	if _, err := checkDatabaseURL(cfg.DatabaseURL); err != nil {
 		badf("%v", err)
 	}
@@ -100,7 +108,7 @@ func parsePersister(args []string, getenv func(string) string, help io.Writer) (
 			continue
 		}
 		if !validStreamName(s) {
-			badf("--streams/PIKA_STREAMS %q: each must be a stream name starting with DJ_ or ACT_", s)
+			badf("--streams/PIKA_STREAMS %q: each must be a stream name starting with DJ_, ACT_, CLOUD_DJ_, CLOUD_ACT_ or CLOUD_CROWD_", s)
 			continue
 		}
 		cfg.Streams = append(cfg.Streams, s)
@@ -123,6 +131,107 @@ func parsePersister(args []string, getenv func(string) string, help io.Writer) (
 	return cfg, nil
 }
 
+// gatewaySettings is the table for `pika gateway`, a cloud gateway.
+func gatewaySettings() []setting {
+	return []setting{
+		{flag: "port", env: "PORT", def: "3000", usage: "port to serve dancers and the REST API on, every interface (the hosting platform's name)"},
+		{flag: "listen", env: "PIKA_LISTEN", usage: "host:port to serve on instead, e.g. 127.0.0.1:3000 behind a proxy on the same machine (default: :PORT)"},
+		{flag: "nats-url", env: "PIKA_NATS_URL", usage: "the cloud's NATS nodes, comma-separated, e.g. nats://nats-1:4222,nats://nats-2:4222,nats://nats-3:4222 (required)"},
+		{flag: "nats-user", env: "PIKA_NATS_USER", def: "gateway", usage: "user to connect to NATS as; --nats-user= (empty) connects without credentials, for nodes that check none"},
+		{flag: "nats-password", env: "PIKA_NATS_PASSWORD", usage: "the NATS user's password (the nodes' PIKA_NATS_GATEWAY_PASSWORD); required with a user; prefer the variable: flags show in ps"},
+		{flag: "database-url", env: "DATABASE_URL", usage: "PostgreSQL with the DJ accounts and the history (journals, profiles, charts), e.g. postgres://pika@db/pika (default: none; those endpoints answer 503)"},
+		{flag: "public-url", env: "PIKA_PUBLIC_URL", usage: "the URL dancers use, the base of links and QR codes, e.g. https://pika.example.com (default: taken from each request's Host)"},
+		{flag: "cors-origin", env: "CORS_ORIGIN", usage: "Access-Control-Allow-Origin for /api (default: none, same origin only)"},
+		{flag: "id", env: "PIKA_GATEWAY_ID", usage: "this gateway's name in presence reports, unique among the gateways: the DJ side keeps one report per name (default: gw-<host name>-<random>, new at each start)"},
+		{flag: "sentry-dsn", env: "SENTRY_DSN", usage: "Sentry DSN for error reports; checked, not used yet (issue 8 wires Sentry) (default: none)"},
+		{flag: "log-level", env: "PIKA_LOG_LEVEL", def: "info", usage: "debug, info, warn or error"},
+	}
+}
+
+// gatewayConfig is `pika gateway`'s effective configuration.
+type gatewayConfig struct {
+	Addr        string
+	NATSURL     string
+	NATS        natsCreds
+	DatabaseURL string
+	PublicURL   string
+	CORSOrigin  string
+	ID          string
+	SentryDSN   string
+	LogLevel    string
+}
+
+// parseGateway builds and validates `pika gateway`'s configuration. newID
+// makes the default gateway id.
+func parseGateway(args []string, getenv func(string) string, help io.Writer, newID func() string) (gatewayConfig, error) {
+	v, err := parseSettings("gateway", gatewaySettings(), args, getenv, help)
+	if err != nil {
+		return gatewayConfig{}, err
+	}
+	var bad []string
+	badf := func(format string, a ...any) { bad = append(bad, fmt.Sprintf(format, a...)) }
+	cfg := gatewayConfig{NATSURL: strings.TrimSpace(v["nats-url"]), DatabaseURL: strings.TrimSpace(v["database-url"]),
+		NATS:      natsCreds{User: strings.TrimSpace(v["nats-user"]), Password: v["nats-password"]},
+		PublicURL: strings.TrimRight(strings.TrimSpace(v["public-url"]), "/"), CORSOrigin: strings.TrimSpace(v["cors-origin"]),
+		ID: strings.TrimSpace(v["id"]), SentryDSN: strings.TrimSpace(v["sentry-dsn"]), LogLevel: strings.ToLower(v["log-level"])}
+
+	if p := strings.TrimSpace(v["port"]); p != "" {
+		if n, err := strconv.Atoi(p); err != nil || n < 0 || n > 65535 {
+			badf("--port/PORT %q: must be a port number from 0 to 65535", p)
+		}
+		cfg.Addr = ":" + p
+	}
+	if l := strings.TrimSpace(v["listen"]); l != "" {
+		cfg.Addr = l
+		if _, port, err := net.SplitHostPort(l); err != nil {
+			badf("--listen/PIKA_LISTEN %q: must be host:port, e.g. :3000 or 127.0.0.1:3000", l)
+		} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
+			badf("--listen/PIKA_LISTEN %q: bad port", l)
+		}
+	}
+	if cfg.NATSURL == "" {
+		badf("--nats-url/PIKA_NATS_URL: required, e.g. nats://nats-1:4222,nats://nats-2:4222,nats://nats-3:4222")
+	} else if err := checkNATSURLs(cfg.NATSURL); err != nil {
+		badf("--nats-url/PIKA_NATS_URL: %v", err)
+	}
+	if err := cfg.NATS.check(); err != nil {
+		badf("%v", err)
+	}
+	if cfg.DatabaseURL != "" {
+		if _, err := checkDatabaseURL(cfg.DatabaseURL); err != nil {
+			badf("%v", err)
+		}
+	}
+	if cfg.PublicURL != "" {
+		u, err := url.Parse(cfg.PublicURL)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			badf("--public-url/PIKA_PUBLIC_URL %q: must be an http:// or https:// URL", cfg.PublicURL)
+		}
+	}
+	if cfg.ID == "" {
+		cfg.ID = newID()
+	} else if len(cfg.ID) > 64 || strings.ContainsAny(cfg.ID, " \t\r\n.*>") {
+		badf("--id/PIKA_GATEWAY_ID %q: 1 to 64 characters, no spaces, dots or wildcards", cfg.ID)
+	}
+	if cfg.SentryDSN != "" {
+		// A DSN is https://<key>@<host>/<project>; the message never shows
+		// it, as the key is a credential.
+		u, err := url.Parse(cfg.SentryDSN)
+		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User == nil || strings.Trim(u.Path, "/") == "" {
+			badf("--sentry-dsn/SENTRY_DSN: not a Sentry DSN like https://<key>@<host>/<project>")
+		}
+	}
+	switch cfg.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		badf("--log-level/PIKA_LOG_LEVEL %q: must be debug, info, warn or error", cfg.LogLevel)
+	}
+	if len(bad) > 0 {
+		return cfg, usageError{"pika gateway: bad configuration:\n  " + strings.Join(bad, "\n  ")}
+	}
+	return cfg, nil
+}
+
 // checkNATSURLs accepts what nats.Connect does: one URL or a comma list,
 // each nats://, tls://, ws:// or wss:// with a host.
 func checkNATSURLs(list string) error {
@@ -140,13 +249,36 @@ func checkNATSURLs(list string) error {
 	return nil
 }
 
-// validStreamName reports whether s names a stream the persister reads: DJ_
-// or ACT_ and a name JetStream allows.
+// validStreamName reports whether s names a stream the persister reads
+// (persister.Understands) and a name JetStream allows.
 func validStreamName(s string) bool {
-	if !strings.HasPrefix(s, "DJ_") && !strings.HasPrefix(s, "ACT_") || strings.HasSuffix(s, "_") || len(s) > 255 {
+	if !persister.Understands(s) || len(s) > 255 {
 		return false
 	}
 	return !strings.ContainsAny(s, ".*>/\\ \t\r\n")
+}
+
+// natsCreds is who a cloud service connects to NATS as. The cloud's nodes
+// (`pika nats`) know the users "gateway" and "persister" by password; an
+// empty user connects without credentials, for a bus that checks none.
+type natsCreds struct {
+	User, Password string
+}
+
+// check refuses a user without a password: the cloud's nodes would refuse
+// the connection, and a retry loop saying "authorization violation" every
+// second is a worse way to learn it than a line at start. The message
+// never repeats the password.
+func (c natsCreds) check() error {
+	switch {
+	case c.User == "" && c.Password != "":
+		return errors.New("--nats-password/PIKA_NATS_PASSWORD is set but the user is empty: set --nats-user/PIKA_NATS_USER too")
+	case c.User != "" && c.Password == "":
+		return fmt.Errorf("--nats-password/PIKA_NATS_PASSWORD: required to connect as %q (the password set on the NATS nodes for that user)", c.User)
+	case strings.ContainsAny(c.User, " \t\r\n"):
+		return fmt.Errorf("--nats-user/PIKA_NATS_USER %q: no spaces", c.User)
+	}
+	return nil
 }
 
 // lanConfig is `pika lan`'s effective configuration.

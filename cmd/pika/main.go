@@ -60,6 +60,7 @@ Usage:
   pika detect [--json]          say which DJ programs are on this computer and which pika lan would follow
   pika migrate up|down|status   apply or inspect PostgreSQL migrations (DATABASE_URL)
   pika persister [flags]        write the bus's events to PostgreSQL
+  pika gateway [flags]          serve dancers from the cloud's NATS cluster (one of several gateways)
   pika nats [flags]             run one node of the cloud's NATS JetStream cluster (docs/cloud.md)
   pika version        print the version
 `
@@ -78,6 +79,8 @@ func (a *app) run(ctx context.Context, args []string) error {
 		return a.migrate(ctx, args[1:])
 	case "persister":
 		return a.persister(ctx, args[1:])
+	case "gateway":
+		return a.gateway(ctx, args[1:])
 	case "nats":
 		return a.nats(ctx, args[1:])
 	case "version", "--version":

@@ -9,7 +9,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
@@ -34,25 +33,11 @@ func (a *app) persister(ctx context.Context, args []string) error {
 
 	// NATS may start after us (compose, a rolling restart): connect in the
 	// background and let the persister's retries wait for it.
-	nc, err := nats.Connect(cfg.NATSURL,
-		nats.Name("pika-persister"),
-		nats.MaxReconnects(-1),
-		nats.RetryOnFailedConnect(true),
-		nats.ReconnectWait(time.Second),
-		nats.DisconnectErrHandler(func(_ *nats.Conn, err error) {
-			log.Warn("lost the NATS connection; reconnecting", "err", err)
-		}),
-		nats.ReconnectHandler(func(c *nats.Conn) { log.Info("connected to NATS", "url", c.ConnectedUrlRedacted()) }),
-	)
+	nc, err := connectCluster(cfg.NATSURL, cfg.NATS, "pika-persister", log)
 	if err != nil {
-		return fmt.Errorf("connect to NATS: %w", err)
+		return err
 	}
 	defer nc.Close()
-	if nc.IsConnected() {
-		log.Info("connected to NATS", "url", nc.ConnectedUrlRedacted())
-	} else {
-		log.Warn("NATS does not answer yet; retrying", "url", cfg.NATSURL)
-	}
 	js, err := jetstream.New(nc)
 	if err != nil {
 		return fmt.Errorf("open JetStream: %w", err)

@@ -128,7 +128,10 @@ func TestPersisterCrash(t *testing.T) {
 
 	w := persistertest.Night(dj, 10000)
 	metricsAddr := freeAddr(t)
-	env := []string{"PIKA_NATS_URL=" + srv.ClientURL(), "DATABASE_URL=" + dsn, "PIKA_STREAMS=", "PIKA_METRICS_ADDR=" + metricsAddr}
+	// This bus checks no credentials (a DJ's embedded server); the
+	// persister's default user needs a password all the same.
+	env := []string{"PIKA_NATS_URL=" + srv.ClientURL(), "DATABASE_URL=" + dsn, "PIKA_STREAMS=", "PIKA_METRICS_ADDR=" + metricsAddr,
+		"PIKA_NATS_PASSWORD=ignored-by-an-open-bus"}
 	first := startPersister(t, bin, env...)
 
 	// Publish in steps of 200 every 40 ms (about 2 s in all), so the kill
@@ -210,7 +213,8 @@ func TestPersisterConfig(t *testing.T) {
 	if ee, ok := err.(*exec.ExitError); !ok || ee.ExitCode() != 2 {
 		t.Fatalf("exit %v, want status 2\n%s", err, out)
 	}
-	for _, want := range []string{"--nats-url/PIKA_NATS_URL", "--database-url/DATABASE_URL", `--streams/PIKA_STREAMS "KV_x"`, "--metrics-addr/PIKA_METRICS_ADDR"} {
+	for _, want := range []string{"--nats-url/PIKA_NATS_URL", "--database-url/DATABASE_URL", `--streams/PIKA_STREAMS "KV_x"`, "--metrics-addr/PIKA_METRICS_ADDR",
+		`--nats-password/PIKA_NATS_PASSWORD: required to connect as "persister"`} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
@@ -218,14 +222,14 @@ func TestPersisterConfig(t *testing.T) {
 	if strings.Contains(string(out), "secret") {
 		t.Errorf("the database password was printed:\n%s", out)
 	}
-	if n := strings.Count(string(out), "\n  "); n != 4 {
-		t.Errorf("%d lines of problems, want 4:\n%s", n, out)
+	if n := strings.Count(string(out), "\n  "); n != 5 {
+		t.Errorf("%d lines of problems, want 5:\n%s", n, out)
 	}
 
 	cmd = exec.Command(bin, "persister")
 	cmd.Env = []string{}
 	out, _ = cmd.CombinedOutput()
-	for _, want := range []string{"--nats-url/PIKA_NATS_URL: required", "--database-url/DATABASE_URL is not set"} {
+	for _, want := range []string{"--nats-url/PIKA_NATS_URL: required", "--database-url/DATABASE_URL is not set", "--nats-password/PIKA_NATS_PASSWORD: required"} {
 		if !strings.Contains(string(out), want) {
 			t.Errorf("with nothing set, output lacks %q:\n%s", want, out)
 		}
@@ -286,4 +290,30 @@ func TestLANPersists(t *testing.T) {
 	testenv.Eventually(t, 10*time.Second, "the DJ's profile from PostgreSQL", func() bool {
 		return getJSON(t, base+"/api/djs/"+ready.DJ, &profile) == 200 && len(profile.Sessions) == 1
 	})
+}
+
+// TestPersisterCredentials: the user defaults to "persister" and needs a
+// password; an explicitly empty user connects without credentials; a
+// password without a user is a mistake; no message repeats the password.
+func TestPersisterCredentials(t *testing.T) {
+	env := map[string]string{"PIKA_NATS_URL": "nats://127.0.0.1:4222", "DATABASE_URL": "postgres://pika@127.0.0.1/pika", "PIKA_NATS_PASSWORD": "s3cret-s3cret-s3cret"}
+	getenv := func(k string) string { return env[k] }
+	cfg, err := parsePersister(nil, getenv, io.Discard)
+	if err != nil || cfg.NATS != (natsCreds{User: "persister", Password: "s3cret-s3cret-s3cret"}) {
+		t.Fatalf("defaults: %+v, %v", cfg.NATS, err)
+	}
+	if _, err := parsePersister([]string{"--nats-user", "svc"}, func(k string) string {
+		return map[string]string{"PIKA_NATS_URL": env["PIKA_NATS_URL"], "DATABASE_URL": env["DATABASE_URL"]}[k]
+	}, io.Discard); err == nil ||
+		!strings.Contains(err.Error(), `required to connect as "svc"`) {
+		t.Errorf("user without password: %v", err)
+	}
+	if _, err := parsePersister([]string{"--nats-user="}, getenv, io.Discard); err == nil || !strings.Contains(err.Error(), "the user is empty") ||
+		strings.Contains(err.Error(), env["PIKA_NATS_PASSWORD"]) {
+		t.Errorf("password without user: %v", err)
+	}
+	delete(env, "PIKA_NATS_PASSWORD")
+	if cfg, err := parsePersister([]string{"--nats-user="}, getenv, io.Discard); err != nil || cfg.NATS != (natsCreds{}) {
+		t.Errorf("no credentials: %+v, %v", cfg.NATS, err)
+	}
 }
