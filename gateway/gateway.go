@@ -37,8 +37,8 @@ type Config struct {
 	// Conn are the cluster's; KV, Stream and ActionsStream are unused):
 	// see cloud.go. DJ consoles and commands are refused there, since only
 	// the DJ's laptop checks the DJ secret.
-	Cloud bool
-	Assets        fs.FS // the web pages (web.Assets()); nil serves none
+	Cloud  bool
+	Assets fs.FS // the web pages (web.Assets()); nil serves none
 	// History reads what PostgreSQL keeps (persister/pgstore); nil: no
 	// database, recaps come from the streams and the other history
 	// endpoints answer 503 no_database.
