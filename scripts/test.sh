@@ -95,6 +95,11 @@ go vet ./...
 step "staticcheck"
 go tool staticcheck ./...
 
+# The workflows (.github/workflows) and, in the compose package's tests, the
+# compose files are validated too: there is no Docker engine or GitHub here.
+step "actionlint"
+go tool -modfile=tools/actionlint/go.mod actionlint -color=false
+
 # --- the pika binary, for tests that run it as a separate process ---------------
 step "build bin/pika (-race)"
 if compgen -G 'cmd/pika/*.go' >/dev/null; then
