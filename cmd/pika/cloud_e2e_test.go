@@ -1,0 +1,726 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/nats-io/nats.go"
+
+	"github.com/pika-dj/pika/accounts"
+	"github.com/pika-dj/pika/bus"
+	"github.com/pika-dj/pika/bus/cloud"
+	"github.com/pika-dj/pika/internal/testenv"
+)
+
+// The cloud end to end, every part its own process built from $PIKA_BIN:
+// PostgreSQL (migrated with `pika migrate up`), three `pika nats` nodes
+// checking DJ tokens and service passwords, two `pika gateway` processes
+// (A and B), one `pika persister`, and a DJ's `pika lan --cloud` whose leaf
+// link goes through a proxy the test cuts. Plays come from a watched
+// history file, dancers are real WebSocket clients. Times are logged, never
+// asserted.
+
+// Service passwords of the cloud nodes (at least 16 characters).
+const (
+	e2eGatewayPassword   = "gateway-password-for-e2e"
+	e2ePersisterPassword = "persister-password-for-e2e"
+)
+
+// cloudOutage is how long the e2e test cuts the DJ's link:
+// PIKA_CLOUD_OUTAGE (e.g. 60s for the issue's figure), default 5 s.
+func cloudOutage(t *testing.T) time.Duration {
+	t.Helper()
+	if s := os.Getenv("PIKA_CLOUD_OUTAGE"); s != "" {
+		d, err := time.ParseDuration(s)
+		if err != nil {
+			t.Fatalf("PIKA_CLOUD_OUTAGE %q: %v", s, err)
+		}
+		return d
+	}
+	return 5 * time.Second
+}
+
+// startService runs `pika args…` as a process (a gateway, the persister)
+// with the same handling as a NATS node: output kept, killed at the end.
+func startService(t *testing.T, bin, name string, args ...string) *natsNode {
+	t.Helper()
+	n := &natsNode{name: name, addrs: &nodeAddrs{}, args: args}
+	n.start(t, bin)
+	return n
+}
+
+// healthz reports whether base/healthz answers 200.
+func healthz(base string) bool {
+	c := http.Client{Timeout: 2 * time.Second}
+	resp, err := c.Get(base + "/healthz")
+	if err != nil {
+		return false
+	}
+	resp.Body.Close()
+	return resp.StatusCode == 200
+}
+
+// cloudRig is the running cloud and the DJ.
+type cloudRig struct {
+	bin        string
+	dsn        string
+	pool       *pgxpool.Pool
+	accts      *accounts.Store
+	dj, token  string
+	tokenID    int64
+	nodes      []*natsNode
+	clientURLs []string
+	gwA, gwB   *natsNode
+	baseA      string
+	baseB      string
+	persister  *natsNode
+	proxy      *testenv.Proxy
+	lan        *proc
+	hist       *history
+	// next is the origin time of the next play written to the history:
+	// one second apart, close to now (the DJ side refuses plays from more
+	// than 10 minutes ahead).
+	next time.Time
+	sid  string
+}
+
+// play appends titles to the history file in one write, as a DJ program
+// that saves its history now and then does.
+func (r *cloudRig) play(t *testing.T, titles ...string) {
+	t.Helper()
+	var b strings.Builder
+	for _, title := range titles {
+		if r.next.Before(time.Now().Add(-time.Minute)) {
+			r.next = time.Now().Truncate(time.Second)
+		}
+		r.hist.at = r.next.Add(-3 * time.Minute) // entry adds its 3 minutes
+		b.WriteString(r.hist.entry(title))
+		r.next = r.next.Add(time.Second)
+	}
+	f, err := os.OpenFile(r.hist.path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if _, err := f.WriteString(b.String()); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// cloudPhone is a dancer's phone on a cloud gateway with its own client id.
+type cloudPhone struct {
+	*dancer
+	client string
+	refs   int
+}
+
+func (r *cloudRig) phone(t *testing.T, base, client string, lastSeq *uint64) *cloudPhone {
+	t.Helper()
+	p := &cloudPhone{dancer: dial(t, base), client: client}
+	f := map[string]any{"type": "subscribe", "ref": "sub", "sessionId": r.sid, "clientId": client}
+	if lastSeq != nil {
+		f["lastSeq"] = *lastSeq
+	}
+	p.Send(f)
+	return p
+}
+
+// like sends a like of playID and returns its ref.
+func (p *cloudPhone) like(playID string) string {
+	p.refs++
+	ref := fmt.Sprintf("like-%d", p.refs)
+	p.Send(map[string]any{"type": "like", "ref": ref, "id": bus.NewID(time.Now()), "playId": playID})
+	return ref
+}
+
+// answered reports whether the frame answering ref is an ok.
+func (p *cloudPhone) answered(ref string) (done, ok bool) {
+	for _, f := range p.Frames() {
+		if f["ref"] == ref && f["type"] != "snapshot" {
+			return true, f["type"] == "ok"
+		}
+	}
+	return false, false
+}
+
+// plays are the track.played frames a phone got, in order.
+func plays(d *dancer) []map[string]any {
+	var out []map[string]any
+	for _, f := range d.Frames() {
+		if f["type"] == string(bus.TypeTrackPlayed) {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+func maxSeq(d *dancer) uint64 {
+	var m uint64
+	for _, f := range d.events() {
+		if s, ok := f["seq"].(float64); ok && uint64(s) > m {
+			m = uint64(s)
+		}
+	}
+	return m
+}
+
+// TestCloudEndToEnd: the issue's must-show, in order, on one shared cloud.
+func TestCloudEndToEnd(t *testing.T) {
+	bin := pikaBinary(t)
+	t.Run("config", func(t *testing.T) { cloudConfigErrors(t, bin) })
+	if t.Failed() {
+		return
+	}
+	start := time.Now()
+	r := startCloudRig(t, bin)
+	t.Logf("cloud and DJ up in %s", time.Since(start).Round(time.Millisecond))
+	for _, s := range []struct {
+		name string
+		fn   func(*testing.T, *cloudRig)
+	}{
+		{"live", cloudLive},
+		{"outage", cloudOutageCatchUp},
+		{"gateway-kill", cloudGatewayKill},
+		{"nats-kill", cloudNATSKill},
+		{"auth", cloudAuth},
+	} {
+		if !t.Run(s.name, func(t *testing.T) { s.fn(t, r) }) {
+			return // the next scenarios build on this one
+		}
+	}
+	t.Logf("whole test %s", time.Since(start).Round(time.Millisecond))
+}
+
+// startCloudRig starts everything and waits until the DJ's link is up.
+func startCloudRig(t *testing.T, bin string) *cloudRig {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	r := &cloudRig{bin: bin, dsn: testenv.Postgres(t)}
+	cmd := exec.Command(bin, "migrate", "up")
+	cmd.Env = []string{"DATABASE_URL=" + r.dsn}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("pika migrate up: %v\n%s", err, out)
+	}
+	pool, err := pgxpool.New(ctx, r.dsn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	r.pool = pool
+	if r.accts, err = accounts.New(pool, accounts.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	if r.dj, err = r.accts.Register(ctx, "e2e-dj", "correct horse battery staple", "E2E DJ"); err != nil {
+		t.Fatal(err)
+	}
+	tok, err := r.accts.CreateToken(ctx, r.dj, "laptop", 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	r.token, r.tokenID = tok.Token, tok.ID
+
+	// Three nodes checking who connects.
+	var addrs []*nodeAddrs
+	var routes []string
+	for range 3 {
+		a := newNodeAddrs(t)
+		addrs = append(addrs, a)
+		routes = append(routes, "nats://"+a.cluster)
+	}
+	for i, name := range []string{"n1", "n2", "n3"} {
+		n := &natsNode{name: name, addrs: addrs[i], args: []string{"nats", "--name", name, "--data", t.TempDir(), "--routes", strings.Join(routes, ","),
+			"--listen", addrs[i].client, "--cluster-listen", addrs[i].cluster, "--ws-listen", addrs[i].websocket, "--monitor-listen", addrs[i].monitor,
+			"--sync", "interval", "--database-url", r.dsn, "--gateway-password", e2eGatewayPassword, "--persister-password", e2ePersisterPassword}}
+		n.start(t, bin)
+		r.nodes = append(r.nodes, n)
+		r.clientURLs = append(r.clientURLs, "nats://"+addrs[i].client)
+	}
+	urls := strings.Join(r.clientURLs, ",")
+
+	// Gateways and the persister start with the nodes, not after them, as
+	// in a rolling deploy.
+	r.baseA, r.baseB = "http://"+freeAddr(t), "http://"+freeAddr(t)
+	gateway := func(name, base string) *natsNode {
+		return startService(t, bin, name, "gateway", "--listen", strings.TrimPrefix(base, "http://"), "--nats-url", urls,
+			"--nats-password", e2eGatewayPassword, "--database-url", r.dsn, "--id", name, "--public-url", base)
+	}
+	r.gwA, r.gwB = gateway("gateway-a", r.baseA), gateway("gateway-b", r.baseB)
+	r.persister = startService(t, bin, "persister", "persister", "--nats-url", urls, "--nats-password", e2ePersisterPassword, "--database-url", r.dsn)
+
+	testenv.Eventually(t, cloudWait, "three healthy nodes", func() bool {
+		return r.nodes[0].healthy() && r.nodes[1].healthy() && r.nodes[2].healthy()
+	})
+	testenv.Eventually(t, cloudWait, "both gateways ready (/healthz 200)", func() bool { return healthz(r.baseA) && healthz(r.baseB) })
+
+	// The DJ's laptop: its DJ id is its account's (the token names it), its
+	// link goes through the proxy to n1's WebSocket port.
+	dir := t.TempDir()
+	data := filepath.Join(dir, "data")
+	if err := os.MkdirAll(data, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	idb, _ := json.Marshal(bus.Identity{DJ: r.dj, CreatedAt: time.Now().UTC()})
+	if err := os.WriteFile(filepath.Join(data, "identity.json"), idb, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	r.hist = newHistory(t, filepath.Join(dir, "history.m3u"))
+	r.proxy = testenv.StartProxy(t, addrs[0].websocket)
+	r.lan = startProc(t, bin, "--data", data, "--watch", r.hist.path, "--cloud", "ws://"+r.proxy.Addr(), "--cloud-token", r.token)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("pika lan output:\n%s", r.lan.out)
+		}
+	})
+	testenv.Eventually(t, cloudWait, "the DJ's cloud link up", func() bool { return strings.Contains(r.lan.out.String(), "cloud link: up") })
+	return r
+}
+
+// cloudLive: a dancer on gateway B sees a track the DJ plays.
+func cloudLive(t *testing.T, r *cloudRig) {
+	r.play(t, "Opener - Track 1")
+	r.sid = liveSession(t, r.lan.base, "Track 1").ID
+	// The session reaches the cloud's lobby through the leaf link.
+	testenv.Eventually(t, cloudWait, "the session listed by gateway B", func() bool {
+		var list []map[string]any
+		if getJSON(t, r.baseB+"/api/sessions", &list) != 200 {
+			return false
+		}
+		for _, s := range list {
+			if s["id"] == r.sid {
+				return true
+			}
+		}
+		return false
+	})
+	p := r.phone(t, r.baseB, "c-live-b", nil)
+	p.wait(cloudWait, "the snapshot on B", isType("snapshot"))
+	appended := time.Now()
+	r.play(t, "Second Band - Track 2")
+	p.wait(cloudWait, "Track 2 on B", played("Track 2"))
+	t.Logf("history-file append → phone on gateway B: %s", time.Since(appended).Round(time.Millisecond))
+}
+
+// cloudOutageCatchUp: the link is cut; the DJ plays 200 tracks and cloud
+// dancers send 50 likes; once restored, every play reaches the cloud
+// phones and PostgreSQL once, in order, with its origin time, and every
+// like reaches the DJ's tally once.
+func cloudOutageCatchUp(t *testing.T, r *cloudRig) {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	r.play(t, "Band - Track 3", "Band - Track 4", "Band - Track 5")
+	var phones []*cloudPhone
+	for i := range 10 {
+		base := r.baseA
+		if i%2 == 1 {
+			base = r.baseB
+		}
+		phones = append(phones, r.phone(t, base, fmt.Sprintf("c-outage-%02d", i), nil))
+	}
+	for _, p := range phones {
+		p.wait(cloudWait, "Track 5 on every cloud phone", played("Track 5"))
+	}
+	visible := plays(phones[0].dancer)
+	if len(visible) != 5 {
+		t.Fatalf("%d plays before the cut, want 5", len(visible))
+	}
+	lanPhone := dial(t, r.lan.base)
+	lanPhone.subscribe(r.sid, nil)
+	lanPhone.wait(e2eWait, "the DJ side's snapshot", isType("snapshot"))
+
+	outage := cloudOutage(t)
+	seen := len(r.lan.out.String())
+	r.proxy.Cut()
+	cut := time.Now()
+	testenv.Eventually(t, cloudWait, "the DJ told the link is down", func() bool {
+		return strings.Contains(r.lan.out.String()[seen:], "cloud link: down")
+	})
+	var titles []string
+	for i := range 200 {
+		titles = append(titles, fmt.Sprintf("Outage %03d", i+1))
+	}
+	for i := 0; i < len(titles); i += 20 {
+		var chunk []string
+		for _, title := range titles[i : i+20] {
+			chunk = append(chunk, "Outage Band - "+title)
+		}
+		r.play(t, chunk...)
+	}
+	// 50 likes: each of 10 cloud phones likes the 5 plays it can see.
+	var refs []string
+	for _, p := range phones {
+		for _, v := range visible {
+			refs = append(refs, p.like(v["id"].(string)))
+		}
+	}
+	testenv.Eventually(t, cloudWait, "the 50 likes acknowledged by the cloud gateways", func() bool {
+		for i, ref := range refs {
+			done, ok := phones[i/5].answered(ref)
+			if !done {
+				return false
+			}
+			if !ok {
+				t.Fatalf("like %s refused", ref)
+			}
+		}
+		return true
+	})
+	// The DJ side has every play meanwhile.
+	liveSession(t, r.lan.base, "Outage 200")
+	if rest := outage - time.Since(cut); rest > 0 {
+		time.Sleep(rest)
+	}
+	r.proxy.Restore()
+	restored := time.Now()
+	t.Logf("link cut for %s", restored.Sub(cut).Round(time.Millisecond))
+
+	want := append([]string{"Track 1", "Track 2", "Track 3", "Track 4", "Track 5"}, titles...)
+	for i, p := range []*cloudPhone{phones[0], phones[1]} {
+		testenv.Eventually(t, 2*cloudWait, "every play on the cloud phones", func() bool { return len(plays(p.dancer)) >= len(want) })
+		if i == 0 {
+			t.Logf("catch-up: link restored → the 200th outage play on a cloud phone: %s", time.Since(restored).Round(time.Millisecond))
+		}
+	}
+	testenv.Eventually(t, cloudWait, "the DJ's tally counting the 50 cloud likes", func() bool {
+		for _, f := range lanPhone.Frames() {
+			if f["type"] != bus.TallyType {
+				continue
+			}
+			likes, _ := f["likes"].(map[string]any)
+			all := true
+			for _, v := range visible {
+				if likes[v["id"].(string)] != float64(10) {
+					all = false
+				}
+			}
+			if all {
+				return true
+			}
+		}
+		return false
+	})
+	t.Logf("catch-up: link restored → the DJ's tally with all 50 likes: %s", time.Since(restored).Round(time.Millisecond))
+	time.Sleep(time.Second) // a doubled like or play would arrive by now
+	for _, p := range []*cloudPhone{phones[0], phones[1]} {
+		if got := playedTitles(p.dancer); !slices.Equal(got, want) {
+			t.Fatalf("phone %s: %d plays, want %d once each in order; first difference at %d", p.client, len(got), len(want), firstDiff(got, want))
+		}
+	}
+	for _, f := range lanPhone.Frames() {
+		if f["type"] != bus.TallyType {
+			continue
+		}
+		likes, _ := f["likes"].(map[string]any)
+		for _, v := range visible {
+			if n, _ := likes[v["id"].(string)].(float64); n > 10 {
+				t.Fatalf("play %s counted %v likes, want 10", v["id"], n)
+			}
+		}
+	}
+
+	// PostgreSQL: every play once, in order, played_at the origin time.
+	byID := map[string]map[string]any{}
+	for _, f := range plays(phones[1].dancer) {
+		byID[f["id"].(string)] = f
+	}
+	testenv.Eventually(t, cloudWait, "every play and like in PostgreSQL", func() bool {
+		var n, l int
+		if err := r.pool.QueryRow(ctx, `SELECT count(*) FROM plays WHERE session_id = $1`, r.sid).Scan(&n); err != nil {
+			return false
+		}
+		if err := r.pool.QueryRow(ctx, `SELECT count(*) FROM likes WHERE session_id = $1 AND liked`, r.sid).Scan(&l); err != nil {
+			return false
+		}
+		return n >= len(want) && l >= 50
+	})
+	t.Logf("catch-up: link restored → every play and like in PostgreSQL: %s", time.Since(restored).Round(time.Millisecond))
+	rows, err := r.pool.Query(ctx, `SELECT id, title, played_at FROM plays WHERE session_id = $1 ORDER BY seq`, r.sid)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for rows.Next() {
+		var id, title string
+		var at time.Time
+		if err := rows.Scan(&id, &title, &at); err != nil {
+			t.Fatal(err)
+		}
+		got = append(got, title)
+		f := byID[id]
+		if f == nil {
+			t.Fatalf("PostgreSQL has play %s (%s) no phone saw", id, title)
+		}
+		origin, _ := time.Parse(time.RFC3339Nano, f["at"].(string))
+		if !at.Equal(origin.Truncate(time.Microsecond)) {
+			t.Fatalf("play %s: played_at %s, event time %s", title, at, origin)
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("PostgreSQL: %d plays, want %d once each in order; first difference at %d", len(got), len(want), firstDiff(got, want))
+	}
+	var likes int
+	if err := r.pool.QueryRow(ctx, `SELECT count(*) FROM likes WHERE session_id = $1 AND liked`, r.sid).Scan(&likes); err != nil || likes != 50 {
+		t.Fatalf("PostgreSQL: %d likes (%v), want 50", likes, err)
+	}
+}
+
+// cloudGatewayKill: gateway A is killed with SIGKILL; its dancers reconnect
+// to B with their lastSeq and resume with recovered: true.
+func cloudGatewayKill(t *testing.T, r *cloudRig) {
+	var onA []*cloudPhone
+	for i := range 3 {
+		p := r.phone(t, r.baseA, fmt.Sprintf("c-gwkill-%d", i), nil)
+		p.wait(cloudWait, "the snapshot on A", isType("snapshot"))
+		onA = append(onA, p)
+	}
+	r.play(t, "Before Kill - Track K1")
+	for _, p := range onA {
+		p.wait(cloudWait, "K1 on A", played("Track K1"))
+	}
+	killed := time.Now()
+	_ = r.gwA.cmd.Process.Kill()
+	<-r.gwA.done
+	r.play(t, "While Down - Track K2")
+	for _, p := range onA {
+		last := maxSeq(p.dancer)
+		q := r.phone(t, r.baseB, p.client, &last)
+		snap := q.wait(cloudWait, "the resumed snapshot on B", isType("snapshot"))
+		if snap["recovered"] != true {
+			t.Fatalf("resume on B after lastSeq %d: recovered = %v", last, snap["recovered"])
+		}
+		q.wait(cloudWait, "K2 on B", played("Track K2"))
+		if n := len(plays(q.dancer)); n != 1 {
+			t.Fatalf("the resumed phone got %d plays, want only K2 (it had the rest)", n)
+		}
+	}
+	t.Logf("gateway A killed → its 3 dancers resumed on B with the missed play: %s", time.Since(killed).Round(time.Millisecond))
+	// A comes back, as a supervisor would restart it.
+	r.gwA.start(t, r.bin)
+	testenv.Eventually(t, cloudWait, "gateway A ready again", func() bool { return healthz(r.baseA) })
+}
+
+// cloudNATSKill: a node is killed with SIGKILL during a burst of plays and
+// cloud likes; nothing acknowledged is lost or doubled, and the session
+// goes on.
+func cloudNATSKill(t *testing.T, r *cloudRig) {
+	pa := r.phone(t, r.baseA, "c-natskill-a", nil)
+	pb := r.phone(t, r.baseB, "c-natskill-b", nil)
+	pa.wait(cloudWait, "snapshot on A", isType("snapshot"))
+	pb.wait(cloudWait, "snapshot on B", isType("snapshot"))
+	before := len(plays(pb.dancer))
+	victim := r.nodes[2] // not the DJ's link target
+	var titles []string
+	var refs []string
+	for i := range 30 {
+		title := fmt.Sprintf("Burst %02d", i+1)
+		titles = append(titles, title)
+		r.play(t, "Burst Band - "+title)
+		if i == 10 {
+			killed := time.Now()
+			proc := victim.cmd.Process
+			go func() { _ = proc.Kill() }()
+			t.Logf("killing %s with SIGKILL after 10 burst plays (%s)", victim.name, killed.Format(time.TimeOnly))
+		}
+		// Each phone likes the latest play it has.
+		for _, p := range []*cloudPhone{pa, pb} {
+			if ps := plays(p.dancer); len(ps) > 0 {
+				refs = append(refs, p.client+"|"+p.like(ps[len(ps)-1]["id"].(string)))
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	<-victim.done
+	r.play(t, "After - Track After Kill")
+	afterKill := time.Now()
+	pb.wait(2*cloudWait, "a play after the kill on B", played("Track After Kill"))
+	pa.wait(2*cloudWait, "a play after the kill on A", played("Track After Kill"))
+	t.Logf("a play after the kill reached the phones in %s", time.Since(afterKill).Round(time.Millisecond))
+	want := append(titles, "Track After Kill")
+	for _, p := range []*cloudPhone{pa, pb} {
+		got := playedTitles(p.dancer)
+		if p == pb {
+			got = got[before:]
+		} else {
+			got = got[len(got)-min(len(got), len(want)):]
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("%s: plays %v, want %v", p.client, got, want)
+		}
+	}
+	// Every acknowledged like is in the cloud's crowd stream exactly once.
+	acked := map[string]bool{}
+	for _, pr := range refs {
+		client, ref, _ := strings.Cut(pr, "|")
+		p := pa
+		if client == pb.client {
+			p = pb
+		}
+		var done, ok bool
+		testenv.Eventually(t, cloudWait, "like "+ref+" answered", func() bool { done, ok = p.answered(ref); return done })
+		if ok {
+			acked[pr] = true
+		}
+	}
+	t.Logf("%d of %d burst likes acknowledged (a refusal asks the phone to retry)", len(acked), len(refs))
+
+	victim.start(t, r.bin)
+	restarted := time.Now()
+	testenv.Eventually(t, 2*cloudWait, victim.name+" healthy again", victim.healthy)
+	t.Logf("%s healthy %s after its restart", victim.name, time.Since(restarted).Round(time.Millisecond))
+	r.play(t, "After - Track After Restart")
+	pb.wait(cloudWait, "a play after the restart on B", played("Track After Restart"))
+}
+
+// cloudAuth: a DJ's token cannot reach another DJ's subjects or the
+// JetStream API beyond its own; a revoked token is refused on its next
+// connect; /api/login slows down password guessing.
+func cloudAuth(t *testing.T, r *cloudRig) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	violations := make(chan error, 16)
+	nc, err := nats.Connect(r.clientURLs[0], nats.UserInfo(cloudUser, r.token), nats.ErrorHandler(func(_ *nats.Conn, _ *nats.Subscription, err error) {
+		select {
+		case violations <- err:
+		default:
+		}
+	}))
+	if err != nil {
+		t.Fatalf("the DJ's token refused: %v", err)
+	}
+	defer nc.Close()
+	other := bus.NewDJID()
+	if err := nc.Publish(cloud.SessionSubject(other, bus.NewID(time.Now()), bus.TypeTrackPlayed), []byte("{}")); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-violations:
+		if !strings.Contains(strings.ToLower(err.Error()), "permission") {
+			t.Fatalf("publishing into another DJ's session: %v, want a permission violation", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("publishing into another DJ's session: no permission violation")
+	}
+	for _, subj := range []string{"$JS.API.STREAM.LIST", "$JS.API.STREAM.INFO." + cloud.StreamName(other), "$JS.API.STREAM.DELETE." + cloud.StreamName(r.dj)} {
+		if m, err := nc.Request(subj, nil, 2*time.Second); err == nil {
+			t.Fatalf("%s answered the DJ's credentials: %s", subj, m.Data)
+		}
+	}
+
+	if _, err := r.accts.Revoke(ctx, r.dj, r.tokenID); err != nil {
+		t.Fatal(err)
+	}
+	if nc2, err := nats.Connect(r.clientURLs[1], nats.UserInfo(cloudUser, r.token)); err == nil {
+		nc2.Close()
+		t.Fatal("a revoked token connected")
+	}
+
+	var throttled bool
+	var status int
+	for i := range 30 {
+		body := strings.NewReader(`{"login":"e2e-dj","password":"wrong guess ` + fmt.Sprint(i) + `"}`)
+		resp, err := http.Post(r.baseB+"/api/login", "application/json", body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		_, _ = io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		status = resp.StatusCode
+		if status == http.StatusTooManyRequests {
+			throttled = true
+			t.Logf("password guessing: 429 after %d failed logins (Retry-After %s)", i, resp.Header.Get("Retry-After"))
+			break
+		}
+	}
+	if !throttled {
+		t.Fatalf("30 wrong passwords and no 429 (last status %d)", status)
+	}
+}
+
+// cloudConfigErrors: configuration mistakes stop each cloud command with
+// status 2 and one line per problem, no stack trace; an unreachable
+// cluster keeps a gateway running, saying so, and not ready.
+func cloudConfigErrors(t *testing.T, bin string) {
+	for _, c := range []struct {
+		name string
+		args []string
+		want string
+	}{
+		{"gateway bad URL", []string{"gateway", "--nats-url", "http://nats:4222", "--nats-password", e2eGatewayPassword}, "--nats-url/PIKA_NATS_URL"},
+		{"gateway missing password", []string{"gateway", "--nats-url", "nats://127.0.0.1:4222"}, "--nats-password/PIKA_NATS_PASSWORD: required"},
+		{"gateway bad Sentry DSN", []string{"gateway", "--nats-url", "nats://127.0.0.1:4222", "--nats-password", e2eGatewayPassword, "--sentry-dsn", "sentry"}, "--sentry-dsn/SENTRY_DSN"},
+		{"persister missing credentials", []string{"persister", "--nats-url", "nats://127.0.0.1:4222", "--database-url", "postgres://pika@127.0.0.1/pika"}, "--nats-password/PIKA_NATS_PASSWORD: required"},
+		{"lan bad cloud URL", []string{"lan", "--data", t.TempDir(), "--cloud", "https://cloud.example.com", "--cloud-token", "pika_x"}, "--cloud/PIKA_CLOUD_URL"},
+	} {
+		cmd := exec.Command(bin, c.args...)
+		cmd.Env = []string{"HOME=" + t.TempDir()}
+		out, err := cmd.CombinedOutput()
+		var ee *exec.ExitError
+		if !errors.As(err, &ee) || ee.ExitCode() != 2 {
+			t.Errorf("%s: exit %v, want status 2\n%s", c.name, err, out)
+			continue
+		}
+		s := string(out)
+		if n := strings.Count(s, "\n  "); n != 1 || !strings.Contains(s, c.want) || strings.Contains(s, "goroutine") || strings.Contains(s, "panic") {
+			t.Errorf("%s: want one problem line naming %q and no stack trace:\n%s", c.name, c.want, s)
+		}
+		if strings.Contains(s, e2eGatewayPassword) {
+			t.Errorf("%s: the password was printed:\n%s", c.name, s)
+		}
+	}
+
+	// An unreachable cluster: running, saying so, not ready.
+	base := "http://" + freeAddr(t)
+	g := startService(t, bin, "gateway-unreachable", "gateway", "--listen", strings.TrimPrefix(base, "http://"),
+		"--nats-url", "nats://127.0.0.1:1", "--nats-password", e2eGatewayPassword)
+	testenv.Eventually(t, cloudWait, "the gateway saying the cluster is unreachable", func() bool {
+		return strings.Contains(g.out.String(), "NATS cluster unreachable; retrying")
+	})
+	testenv.Eventually(t, cloudWait, "the gateway serving /healthz", func() bool {
+		c := http.Client{Timeout: 5 * time.Second}
+		resp, err := c.Get(base + "/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		if resp.StatusCode == 200 {
+			t.Fatal("/healthz says ready while no NATS node answers")
+		}
+		return true
+	})
+	if g.exited() {
+		t.Fatalf("the gateway exited over an unreachable cluster:\n%s", g.out)
+	}
+	if s := g.out.String(); strings.Contains(s, "goroutine") || strings.Contains(s, "panic") {
+		t.Fatalf("a stack trace in the gateway's log:\n%s", s)
+	}
+	_ = g.cmd.Process.Signal(os.Interrupt)
+	select {
+	case <-g.done:
+	case <-time.After(15 * time.Second):
+		t.Fatal("the gateway did not stop on Ctrl-C while the cluster was unreachable")
+	}
+}
+
+func firstDiff(a, b []string) int {
+	for i := range min(len(a), len(b)) {
+		if a[i] != b[i] {
+			return i
+		}
+	}
+	return min(len(a), len(b))
+}
