@@ -90,7 +90,7 @@ func (h *hub) locate(ctx context.Context, sid string) (place, error) {
 // each time.
 //
 // Cost of a lookup that misses the cache: one direct get per DJ stream
-// (the last message of pika.dj.<dj>.s.<sid>.>), plus a listing of stream
+// (the first message of pika.dj.<dj>.s.<sid>.>), plus a listing of stream
 // names at most once per missFor. Ids that are not well formed never get
 // here (the callers check bus.ValidID).
 type directory struct {
@@ -135,9 +135,18 @@ func (d *directory) lookup(ctx context.Context, sid string) (string, error) {
 	if missed && now.Sub(missedAt) < d.missFor {
 		return "", nil
 	}
+	// Every DJ's stream is asked, not only until one has the session: a DJ
+	// can store events under any id in its own stream, so one who copies
+	// another's session id from a QR code must not take its phones. The
+	// session is the DJ's whose stream stored an event of it first (stored
+	// times are the cluster's, which no DJ writes).
+	owner, first := "", time.Time{}
 	tried := map[string]bool{}
 	for round := range 2 {
 		if round == 1 {
+			if owner != "" {
+				break
+			}
 			// Not among the DJs we knew: perhaps a DJ who signed up since.
 			fresh, err := d.listDJs(ctx, false)
 			if err != nil {
@@ -150,18 +159,28 @@ func (d *directory) lookup(ctx context.Context, sid string) (string, error) {
 				continue
 			}
 			tried[dj] = true
-			ok, err := d.has(ctx, dj, sid)
+			at, ok, err := d.firstStored(ctx, dj, sid)
 			if err != nil {
 				return "", err
 			}
-			if ok {
-				d.mu.Lock()
-				d.found[sid] = dj
-				delete(d.missed, sid)
-				d.mu.Unlock()
-				return dj, nil
+			if !ok {
+				continue
+			}
+			if owner != "" {
+				d.log.Warn("two DJs have events of one session; the first stored keeps it",
+					"session", sid, "dj", dj, "other", owner)
+			}
+			if owner == "" || at.Before(first) {
+				owner, first = dj, at
 			}
 		}
+	}
+	if owner != "" {
+		d.mu.Lock()
+		d.found[sid] = owner
+		delete(d.missed, sid)
+		d.mu.Unlock()
+		return owner, nil
 	}
 	d.mu.Lock()
 	if len(d.missed) >= maxMissed {
@@ -179,23 +198,24 @@ func (d *directory) lookup(ctx context.Context, sid string) (string, error) {
 	return "", nil
 }
 
-// has reports whether DJ dj's stream holds an event of session sid.
-func (d *directory) has(ctx context.Context, dj, sid string) (bool, error) {
+// firstStored reports when DJ dj's stream stored its first event of
+// session sid, if it has one.
+func (d *directory) firstStored(ctx context.Context, dj, sid string) (time.Time, bool, error) {
 	st, err := d.stream(ctx, dj)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
-		return false, nil // the DJ was removed since the listing
+		return time.Time{}, false, nil // the DJ was removed since the listing
 	}
 	if err != nil {
-		return false, err
+		return time.Time{}, false, err
 	}
-	_, err = st.GetLastMsgForSubject(ctx, cloud.SessionFilter(dj, sid))
+	msg, err := st.GetMsg(ctx, 1, jetstream.WithGetMsgSubject(cloud.SessionFilter(dj, sid)))
 	switch {
 	case errors.Is(err, jetstream.ErrMsgNotFound):
-		return false, nil
+		return time.Time{}, false, nil
 	case err != nil:
-		return false, fmt.Errorf("gateway: look for session %s in %s: %w", sid, cloud.StreamName(dj), err)
+		return time.Time{}, false, fmt.Errorf("gateway: look for session %s in %s: %w", sid, cloud.StreamName(dj), err)
 	}
-	return true, nil
+	return msg.Time, true, nil
 }
 
 // stream opens DJ dj's CLOUD_DJ_ stream once.
@@ -227,7 +247,7 @@ func (d *directory) listDJs(ctx context.Context, force bool) ([]string, error) {
 	}
 	d.mu.Unlock()
 	names := d.js.StreamNames(ctx)
-	var djs []string
+	djs := []string{} // not nil: listed, even if empty
 	for name := range names.Name() {
 		if dj, ok := strings.CutPrefix(name, cloud.StreamName("")); ok && bus.ValidDJID(dj) {
 			djs = append(djs, dj)
@@ -273,20 +293,26 @@ func (d *directory) liveSessions(ctx context.Context) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
-	live := []string{}
+	live, listed := []string{}, map[string]bool{}
 	for _, dj := range djs {
 		sids, err := d.liveOf(ctx, dj, now)
 		if err != nil {
 			return nil, err
 		}
-		live = append(live, sids...)
+		for _, sid := range sids {
+			if !listed[sid] { // claimed by two DJs: listed once
+				listed[sid] = true
+				live = append(live, sid)
+			}
+		}
 	}
 	d.live, d.liveAt = live, now
 	return live, nil
 }
 
 // liveOf lists DJ dj's sessions started, not ended, and active within
-// bus.SessionIdleTimeout, and remembers whose they are.
+// bus.SessionIdleTimeout. Whose each is, is left to lookup, which weighs
+// every DJ's claim.
 func (d *directory) liveOf(ctx context.Context, dj string, now time.Time) ([]string, error) {
 	st, err := d.stream(ctx, dj)
 	if errors.Is(err, jetstream.ErrStreamNotFound) {
@@ -320,9 +346,6 @@ func (d *directory) liveOf(ctx context.Context, dj string, now time.Time) ([]str
 	}
 	var live []string
 	for sid := range started {
-		d.mu.Lock()
-		d.found[sid] = dj
-		d.mu.Unlock()
 		if ended[sid] {
 			continue
 		}

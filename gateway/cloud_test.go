@@ -211,14 +211,14 @@ func TestCloudGateways(t *testing.T) {
 
 	// A like through A is stored once in CLOUD_CROWD_<dj1>; B folds it.
 	a1 := e.dialOn(urlA)
-	a1.subscribeAs("c-liker", s1, nil)
+	a1.subscribeAs("c-liker-1", s1, nil)
 	like := a1.ask(frame{"type": "like", "id": bus.NewID(time.Now()), "playId": p1.ID})
 	wantOK(t, "like through A", like, false)
 	testenv.Eventually(t, 10*time.Second, "B folded A's like", func() bool {
 		f := gwB.hub.followed(s1)
 		f.mu.Lock()
 		defer f.mu.Unlock()
-		return slices.Equal(f.crowd.Mine("c-liker").Likes, []string{p1.ID})
+		return slices.Equal(f.crowd.Mine("c-liker-1").Likes, []string{p1.ID})
 	})
 	if got := e.crowdActions(dj1, s1); len(got) != 1 || got[0].Kind != bus.ActLike || got[0].PlayID != p1.ID {
 		t.Fatalf("CLOUD_CROWD_%s holds %+v, want the one like", dj1, got)
@@ -227,7 +227,7 @@ func TestCloudGateways(t *testing.T) {
 		t.Fatalf("DJ 2's crowd stream holds %+v", got)
 	}
 	b1b := e.dialOn(urlB)
-	b1b.subscribeAs("c-liker", s1, nil)
+	b1b.subscribeAs("c-liker-1", s1, nil)
 	wantOK(t, "the same like through B", b1b.ask(frame{"type": "like", "playId": p1.ID}), true)
 
 	// A like made on the DJ's LAN (CLOUD_ACT_) counts as already made.
@@ -268,7 +268,7 @@ func TestCloudGateways(t *testing.T) {
 	// Presence reports of both gateways go to pika.presence.<dj1>.<s1>.
 	seen := map[string][]string{}
 	deadline := time.Now().Add(10 * time.Second)
-	for !(slices.Contains(seen["gw-a"], "c-liker") && slices.Contains(seen["gw-b"], "c-phone-b1")) {
+	for !(slices.Contains(seen["gw-a"], "c-liker-1") && slices.Contains(seen["gw-b"], "c-phone-b1")) {
 		m, err := presence.NextMsg(time.Until(deadline))
 		if err != nil {
 			t.Fatalf("presence reports seen %v: %v", seen, err)
@@ -339,12 +339,30 @@ func TestCloudRefusals(t *testing.T) {
 	dj := bus.NewDJID()
 	e.addDJ(dj)
 	sid := e.start(dj, "DJ")
-	_, url := e.gateway(0, "gw-a")
+	// Another DJ copies the session id (it is in the QR code) into its
+	// own stream: the session stays the DJ's who stored it first.
+	copycat := bus.NewDJID()
+	e.addDJ(copycat)
+	e.seq[sid] = 0
+	e.publish(copycat, sid, bus.TypeSessionStarted, func(ev *bus.Event) { ev.Started = &bus.SessionStarted{DJName: "Copycat"} })
+	e.publish(copycat, sid, bus.TypeSessionStarted, func(ev *bus.Event) { ev.Started = &bus.SessionStarted{DJName: "Copycat"} })
+	gw, url := e.gateway(0, "gw-a")
 
 	c := e.dialOn(url)
 	unknown := bus.NewID(time.Now())
-	for range 3 { // the first asks the cluster, the others the miss cache
+	for i := range 3 { // the first asks the cluster, the others the miss cache
+		start := time.Now()
 		wantError(t, "unknown session", c.ask(frame{"type": "subscribe", "sessionId": unknown, "clientId": "c-unknown"}), codeUnknownSession)
+		t.Logf("unknown session answered in %v (lookup %d)", time.Since(start), i+1)
+	}
+	gw.hub.dir.mu.Lock()
+	_, cached := gw.hub.dir.missed[unknown]
+	gw.hub.dir.mu.Unlock()
+	if !cached {
+		t.Fatal("the miss is not remembered")
+	}
+	if snap := e.dialOn(url).subscribeAs("c-someone", sid, nil); snap["session"].(map[string]any)["djName"] != "DJ" {
+		t.Fatalf("the copycat took the session: %v", snap["session"])
 	}
 	if code, _, body := testenv.Request(t, http.MethodGet, url+"/api/sessions/"+unknown, ""); code != http.StatusNotFound {
 		t.Fatalf("unknown session over REST: %d %s", code, body)
