@@ -369,7 +369,9 @@ func (d *directory) liveOf(ctx context.Context, dj string, now time.Time) ([]str
 }
 
 // cloudLobby is the lobby in the cloud: every DJ's live sessions, each
-// shown from its feed.
+// shown from its feed. The first request after a start loads a feed per
+// live session (one at a time); one that does not load in time is left
+// out of that answer, not the whole lobby.
 func (h *hub) cloudLobby(ctx context.Context, now time.Time) ([]SessionInfo, error) {
 	sids, err := h.dir.liveSessions(ctx)
 	if err != nil {
@@ -382,7 +384,10 @@ func (h *hub) cloudLobby(ctx context.Context, now time.Time) ([]SessionInfo, err
 			continue // aged out since the listing
 		}
 		if err != nil {
-			return nil, err
+			// The others are still worth showing; this one's feed keeps
+			// loading (on its own deadline) for the next request.
+			h.log.Warn("lobby: load session", "session", sid, "err", err)
+			continue
 		}
 		f.mu.Lock()
 		if !f.state.Ended(now) {

@@ -5,6 +5,10 @@
 // tallies come from the session's owner on the DJ side, so any number of
 // gateways can run, and any one can restart.
 //
+// The same gateway runs on the DJ's laptop (one DJ: its streams and
+// buckets) and in the cloud (Config.Cloud: every DJ's sessions from the
+// cluster's CLOUD_DJ_/CLOUD_ACT_/CLOUD_CROWD_ streams, see cloud.go).
+//
 // Goroutines and locks (see conn.go and hub.go for details):
 //
 //   - one goroutine per socket, kept shallow: it reads frames and hands each
@@ -13,7 +17,8 @@
 //   - a fixed pool of writer goroutines shared by all sockets: each socket
 //     has a bounded queue and at most one writer at a time;
 //   - two ordered JetStream consumers per followed session (its events,
-//     then its dancers' actions), whose callbacks fold into the feed and
+//     then its dancers' actions; in the cloud three: actions made on the
+//     DJ's LAN and through cloud gateways are in two streams), whose callbacks fold into the feed and
 //     enqueue each event, encoded once, on every subscribed socket;
 //   - one NATS subscription for every session's tallies, forwarded encoded
 //     once to the followed session's sockets;
