@@ -8,7 +8,10 @@
 //     (DJPermissions), as a client or as the leaf link of the DJ's server;
 //   - users "gateway" and "persister" with the passwords in the node's
 //     settings: the cloud services, with only what they need;
-//   - user "admin", optional: operators, everything.
+//   - user "admin", optional: operators, everything;
+//   - user "pika-internal" with a random password that never leaves the
+//     process: the node's own connection that creates each DJ's cloud
+//     streams when the DJ first connects (Run), so DJs need no right to.
 //
 // Connections of a token found revoked or expired are closed by Run's
 // periodic re-check. Why this design rather than operator JWTs, accounts or
@@ -17,8 +20,10 @@ package natsauth
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/sha256"
 	"crypto/subtle"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -38,6 +43,9 @@ const (
 	UserGateway   = "gateway"
 	UserPersister = "persister"
 	UserAdmin     = "admin"
+	// UserInternal is the node's own connection (Run); its password is
+	// made at random by New and known to this process only.
+	UserInternal = "pika-internal"
 )
 
 // Tokens checks a DJ's API token: accounts.Store is one. A refused token
@@ -86,10 +94,15 @@ type Authenticator struct {
 	services map[string]service
 	now      func() time.Time
 
-	mu     sync.Mutex
-	good   map[string]goodToken // token → last positive answer
-	conns  map[uint64]djConn    // open (or recently opened) DJ connections
-	logged map[string]time.Time // address → last failure logged
+	// internalPassword is UserInternal's, random per Authenticator.
+	internalPassword string
+	wantCh           chan string // DJs whose cloud streams Run should ensure
+
+	mu      sync.Mutex
+	ensured map[string]int       // DJ → provisionPending or provisionDone
+	good    map[string]goodToken // token → last positive answer
+	conns   map[uint64]djConn    // open (or recently opened) DJ connections
+	logged  map[string]time.Time // address → last failure logged
 }
 
 type service struct {
@@ -125,7 +138,10 @@ func New(cfg Config) *Authenticator {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
+	pw := make([]byte, 32)
+	_, _ = rand.Read(pw) // crypto/rand never fails (Go ≥ 1.24: it crashes the program instead)
 	a := &Authenticator{cfg: cfg, log: log, now: time.Now, services: map[string]service{},
+		internalPassword: hex.EncodeToString(pw), wantCh: make(chan string, provisionQueue), ensured: map[string]int{},
 		good: map[string]goodToken{}, conns: map[uint64]djConn{}, logged: map[string]time.Time{}}
 	add := func(user, password string, perms *server.Permissions) {
 		if password != "" {
@@ -135,6 +151,7 @@ func New(cfg Config) *Authenticator {
 	add(UserGateway, cfg.GatewayPassword, GatewayPermissions())
 	add(UserPersister, cfg.PersisterPassword, PersisterPermissions())
 	add(UserAdmin, cfg.AdminPassword, nil) // nil permissions: everything
+	add(UserInternal, a.internalPassword, nil)
 	return a
 }
 
@@ -163,6 +180,7 @@ func (a *Authenticator) Check(c server.ClientAuthentication) bool {
 		a.conns[c.GetID()] = djConn{token: pass, dj: dj, since: a.now()}
 		a.mu.Unlock()
 		c.RegisterUser(&server.User{Username: UserDJ + ":" + dj, Permissions: DJPermissions(dj, a.cfg.CloudDomain)})
+		a.want(dj) // its cloud streams, made by this node in the background
 		return true
 	}
 	svc, ok := a.services[user]
@@ -199,14 +217,20 @@ func (a *Authenticator) checkToken(token string) (string, error) {
 	if a.cfg.Tokens == nil {
 		return "", errNoTokens
 	}
-	if !accounts.WellFormedToken(token) {
+	claimed, ok := accounts.TokenDJ(token)
+	if !ok {
+		if err := accounts.CheckTokenFormat(token); errors.Is(err, accounts.ErrOldToken) {
+			return "", fmt.Errorf("%w: %w", accounts.ErrBadToken, err) // says what to do, in the node's log
+		}
 		return "", accounts.ErrBadToken // no query for what cannot be a token
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.CheckTimeout)
 	defer cancel()
 	dj, err := a.cfg.Tokens.Authenticate(ctx, token)
-	if err == nil && !bus.ValidDJID(dj) {
-		err = fmt.Errorf("natsauth: the token's DJ id %q is malformed", dj)
+	if err == nil && (!bus.ValidDJID(dj) || dj != claimed) {
+		// The token's DJ id is covered by its hash, so this cannot happen
+		// unless the database was edited by hand: refuse rather than guess.
+		err = fmt.Errorf("%w: the token names DJ %s, the accounts say %q", accounts.ErrBadToken, claimed, dj)
 	}
 	a.mu.Lock()
 	defer a.mu.Unlock()
@@ -258,11 +282,27 @@ func (a *Authenticator) refused(c server.ClientAuthentication, user string, why 
 	}
 }
 
-// Run checks the tokens of open DJ connections every RecheckEvery and
-// closes the connections of a token found revoked, expired or deleted, until
-// ctx ends. So a revoked token loses its link within RecheckEvery plus one
-// check (at most about 17 s by default), not only at its next connect.
-func (a *Authenticator) Run(ctx context.Context, conns Connections) {
+// Run serves node until ctx ends: it creates the cloud streams of each DJ
+// that connects (cloud.EnsureCloudDJ, through an in-process connection of
+// the node as UserInternal, once per DJ per process, retried with backoff),
+// and checks the tokens of open DJ connections every RecheckEvery, closing
+// the connections of a token found revoked, expired or deleted. So a
+// revoked token loses its link within RecheckEvery plus one check (at most
+// about 17 s by default), not only at its next connect.
+func (a *Authenticator) Run(ctx context.Context, node Node) error {
+	errc := make(chan error, 1)
+	go func() {
+		err := a.provision(ctx, node)
+		if err != nil {
+			a.log.Error("DJs' cloud streams cannot be set up by this node", "err", err)
+		}
+		errc <- err
+	}()
+	a.recheckLoop(ctx, node)
+	return <-errc
+}
+
+func (a *Authenticator) recheckLoop(ctx context.Context, conns Connections) {
 	t := time.NewTicker(a.cfg.RecheckEvery)
 	defer t.Stop()
 	for {

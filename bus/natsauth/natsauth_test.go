@@ -54,7 +54,8 @@ type node struct {
 }
 
 // startCloud runs three cloud nodes in this process, each with its own
-// authenticator over the same accounts (one per process in production).
+// authenticator over the same accounts (one per process in production),
+// served by Run as `pika nats` does.
 func startCloud(t *testing.T, tokens natsauth.Tokens) []node {
 	t.Helper()
 	auths := make([]*natsauth.Authenticator, 3)
@@ -64,9 +65,20 @@ func startCloud(t *testing.T, tokens natsauth.Tokens) []node {
 		cfg.NoSyncAlways, cfg.Auth = true, auths[i]
 	})
 	nodes := make([]node, len(servers))
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
 	for i, s := range servers {
 		nodes[i] = node{s, auths[i]}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := auths[i].Run(ctx, s); err != nil {
+				t.Errorf("node %d: %v", i, err)
+			}
+		}()
 	}
+	// Registered after testenv.Cloud's shutdowns, so it runs before them.
+	t.Cleanup(func() { cancel(); wg.Wait() })
 	return nodes
 }
 
@@ -221,14 +233,24 @@ func TestDJsAndServices(t *testing.T) {
 		t.Fatalf("DJ B with a valid token: %v", err)
 	}
 
-	// The cloud side of both DJs, made by an operator.
+	// The cloud side of both DJs, made by the node each connected to,
+	// with nobody asking: the streams and the downlink consumer appear.
 	for _, dj := range []string{djA, djB} {
-		if err := cloud.EnsureCloudDJ(ctx, jsAdmin, dj, dj); err != nil {
-			t.Fatal(err)
-		}
+		testenv.Eventually(t, 30*time.Second, "the cloud streams of "+dj, func() bool {
+			time.Sleep(100 * time.Millisecond) // no API storm while the cluster places them
+			cctx, ccancel := context.WithTimeout(ctx, 3*time.Second)
+			defer ccancel()
+			for _, name := range []string{cloud.StreamName(dj), cloud.ActionsStreamName(dj), cloud.CrowdStreamName(dj)} {
+				if _, err := jsAdmin.Stream(cctx, name); err != nil {
+					return false
+				}
+			}
+			_, err := jsAdmin.PushConsumer(cctx, cloud.CrowdStreamName(dj), cloud.DownlinkConsumer)
+			return err == nil
+		})
 	}
 
-	step("cloud DJs made")
+	step("cloud DJs made by the nodes")
 	// DJ A's laptop links as a leaf with its token; sourcing works both ways
 	// through the DJ's permissions.
 	leafA := startLeaf(t, djA, tokA.Token, nodes[1].s.WebsocketURL())
@@ -303,28 +325,64 @@ func TestDJsAndServices(t *testing.T) {
 	// (2) DJ A cannot publish on DJ B's subjects, as a client or from its
 	// leaf; the gateway cannot publish into pika.dj.> (4).
 	for _, subject := range []string{"pika.dj." + djB + ".s." + sid + ".track.played", "pika.deliver." + djB + ".up.s",
-		"pika.deliver." + djB + ".down.crowd", "pika.dj." + djA + ".s." + sid + ".track.played"} {
+		"pika.deliver." + djB + ".down.crowd", "pika.dj." + djA + ".s." + sid + ".track.played",
+		cloud.TallySubject(djB, sid), cloud.CrowdActionSubject(djB, sid, bus.ActLike), cloud.PresenceSubject(djB, sid)} {
 		receivesOnly(t, admin, subject, func() {
-			if subject[len("pika.dj."):][:len(djA)] != djA { // DJ A's own subject is allowed to DJ A
+			if subject != "pika.dj."+djA+".s."+sid+".track.played" { // DJ A's own subject is allowed to DJ A
 				ncA.Publish(subject, []byte("from DJ A's client"))
 				ncLeafA.Publish(subject, []byte("from DJ A's leaf"))
 			}
-			gw.Publish(subject, []byte("from the gateway"))
+			if subject != cloud.CrowdActionSubject(djB, sid, bus.ActLike) && subject != cloud.PresenceSubject(djB, sid) { // the gateway's own
+				gw.Publish(subject, []byte("from the gateway"))
+			}
 			ncA.Flush()
 			ncLeafA.Flush()
 			gw.Flush()
 		})
 	}
-	// DJ A does not hear DJ B's crowd.
-	subA, err := ncA.SubscribeSync("pika.crowd." + djB + ".>")
-	if err == nil {
-		ncA.Flush()
-		admin.Publish(cloud.CrowdActionSubject(djB, sid, bus.ActLike), []byte("B's"))
-		admin.Flush()
-		if m, err := subA.NextMsg(500 * time.Millisecond); err == nil {
-			t.Errorf("DJ A received %s", m.Subject)
+	// DJ A does not hear DJ B's crowd, tallies, presence or deliveries, as
+	// a client or on its leaf (a leaf receives only what its subscribe
+	// permissions allow); its leaf does get its own presence reports, and
+	// the cloud its tallies.
+	for _, subject := range []string{cloud.CrowdActionSubject(djB, sid, bus.ActLike), cloud.TallySubject(djB, sid),
+		cloud.PresenceSubject(djB, sid), "pika.deliver." + djB + ".down.crowd"} {
+		for name, nc := range map[string]*nats.Conn{"client": ncA, "leaf": ncLeafA} {
+			sub, err := nc.SubscribeSync(subject)
+			if err != nil {
+				continue
+			}
+			nc.Flush()
+			time.Sleep(100 * time.Millisecond) // a leaf's interest travels to the cloud
+			admin.Publish(subject, []byte("B's"))
+			admin.Flush()
+			if m, err := sub.NextMsg(500 * time.Millisecond); err == nil {
+				t.Errorf("DJ A's %s received %s", name, m.Subject)
+			}
+			_ = sub.Unsubscribe()
 		}
 	}
+	presA, err := ncLeafA.SubscribeSync(cloud.PresenceFilter(djA))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ncLeafA.Flush()
+	testenv.Eventually(t, 10*time.Second, "a cloud gateway's presence report on DJ A's leaf", func() bool {
+		gw.Publish(cloud.PresenceSubject(djA, sid), []byte(`{}`))
+		gw.Flush()
+		_, err := presA.NextMsg(200 * time.Millisecond)
+		return err == nil
+	})
+	tallyWatch, err := gw.SubscribeSync(cloud.AllTallies)
+	if err != nil {
+		t.Fatal(err)
+	}
+	gw.Flush()
+	testenv.Eventually(t, 10*time.Second, "DJ A's tally from its leaf, read by a cloud gateway", func() bool {
+		ncLeafA.Publish(cloud.TallySubject(djA, sid), []byte(`{}`))
+		ncLeafA.Flush()
+		m, err := tallyWatch.NextMsg(200 * time.Millisecond)
+		return err == nil && m.Subject == cloud.TallySubject(djA, sid)
+	})
 
 	step("isolation checked")
 	// (3) DJ A reaches none of the cloud's JetStream API beyond its own
@@ -337,6 +395,12 @@ func TestDJsAndServices(t *testing.T) {
 			t.Errorf("DJ A (%s) deleted %s", name, cloud.StreamName(djB))
 		} else {
 			t.Logf("DJ A (%s) deleting %s: %v", name, cloud.StreamName(djB), err)
+		}
+		if _, err := js.CreateStream(cctx, jetstream.StreamConfig{Name: "A_STREAM", Subjects: []string{"pika.dj." + djA + ".x"}}); err == nil {
+			t.Errorf("DJ A (%s) created a stream", name)
+		}
+		if _, err := js.CreateOrUpdateStream(cctx, cloud.DJStreamConfig(djA, djA)); err == nil {
+			t.Errorf("DJ A (%s) updated its own cloud stream", name)
 		}
 		names := js.StreamNames(cctx)
 		for n := range names.Name() {

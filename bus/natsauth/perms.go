@@ -3,7 +3,6 @@ package natsauth
 import (
 	"github.com/nats-io/nats-server/v2/server"
 
-	"github.com/pika-dj/pika/bus"
 	"github.com/pika-dj/pika/bus/cloud"
 )
 
@@ -27,8 +26,9 @@ func DJPermissions(dj, cloudDomain string) *server.Permissions {
 	deliver := "pika.deliver." + dj // cloud.go's deliver subjects: <deliver>.up.s, .up.a, .down.crowd
 	return &server.Permissions{
 		Publish: &server.SubjectPermission{Allow: []string{
-			// The DJ's own subjects in the cloud (a direct publish path,
-			// nothing captures them today: the cloud streams source).
+			// The DJ's own subjects in the cloud: its live tallies
+			// (cloud.TallySubject), which no stream captures (the cloud
+			// streams source, they capture nothing).
 			"pika.dj." + dj + ".>",
 			// Uplink: the DJ's durable consumers push DJ_<dj> and ACT_<dj>
 			// to the cloud streams that source them.
@@ -50,6 +50,9 @@ func DJPermissions(dj, cloudDomain string) *server.Permissions {
 			deliver + ".down.>",
 			// Dancer actions made in the cloud for this DJ, live.
 			cloud.CrowdActionSubject(dj, "*", "*"),
+			// Cloud gateways' presence reports of this DJ's sessions: the
+			// DJ's owner counts cloud listeners with the LAN's.
+			cloud.PresenceFilter(dj),
 		}},
 	}
 }
@@ -86,19 +89,20 @@ var jsDeny = []string{
 }
 
 // GatewayPermissions is what a cloud gateway may do: read the cloud
-// streams and KV, store dancer actions on pika.crowd.<dj>.a.…, and talk to
-// other gateways and owners on the presence, tally and command subjects.
-// It may not publish into pika.dj.>: only a DJ's uplink writes there.
+// streams and KV, store dancer actions on pika.crowd.<dj>.a.…, send its
+// presence reports on pika.presence.<dj>.<sid> (to the DJ's owner and the
+// other gateways), and read the DJs' tallies (pika.dj.<dj>.t.<sid>). It
+// sends no DJ commands (the DJ console is on the LAN) and may not publish
+// into pika.dj.>: only a DJ writes there.
 func GatewayPermissions() *server.Permissions {
 	pub := append([]string{
 		cloud.CrowdActionSubject("*", "*", "*"),
-		bus.AllPresence, bus.AllCommands,
+		cloud.AllPresence,
 	}, jsRead...)
 	return &server.Permissions{
 		Publish: &server.SubjectPermission{Allow: pub, Deny: append([]string{"pika.dj.>"}, jsDeny...)},
 		Subscribe: &server.SubjectPermission{Allow: []string{
-			"_INBOX.>", "pika.dj.>", "pika.crowd.>",
-			bus.AllTallies, bus.AllPresence,
+			"_INBOX.>", "pika.dj.>", "pika.crowd.>", cloud.AllPresence,
 		}},
 	}
 }

@@ -224,7 +224,10 @@ func (a *app) nats(ctx context.Context, args []string) error {
 	go func() {
 		defer close(recheckDone)
 		if auth != nil && auth.AcceptsDJs() {
-			auth.Run(ctx, s) // closes the links of tokens revoked after they connected
+			// Creates each DJ's cloud streams when the DJ first connects,
+			// and closes the links of tokens revoked after they connected.
+			// An error is logged by Run; the node serves on without it.
+			_ = auth.Run(ctx, s)
 		}
 	}()
 	<-ctx.Done()
