@@ -34,13 +34,23 @@ type OwnerConfig struct {
 	// OnConsole, if set, is called when a DJ console proves the session's
 	// secret (it is opening), so what only consoles get can be sent now.
 	OnConsole func(sid string)
-	// Cloud: this DJ is linked to the cloud, so dancer actions made through
-	// cloud gateways arrive in CROWD_<dj> (bus/cloud) and are folded too.
-	// That stream may appear only once the link has been set up: until it
-	// exists the owner tries again every second.
+	// Cloud: this DJ is linked to the cloud, so the crowd is one across
+	// the LAN and the cloud: dancer actions made through cloud gateways
+	// arrive in CROWD_<dj> (bus/cloud) and are folded too (that stream may
+	// appear only once the link has been set up: until it exists the owner
+	// tries again every second); cloud gateways' presence reports
+	// (cloud.PresenceFilter) are counted like the LAN's; and each tally also
+	// goes up on cloud.TallySubject, re-sent every CloudTallyEvery while
+	// the session is live.
 	Cloud  bool
 	Logger *slog.Logger
 }
+
+// CloudTallyEvery is how often the live session's tally is sent to the cloud
+// again when it has not changed: a cloud gateway that starts (or a link
+// that returns) mid-session gets one within this time. Tallies are not
+// stored in the cloud, so a re-send is the only way a late reader gets one.
+const CloudTallyEvery = 5 * time.Second
 
 // Owner folds the live session's dancer actions into tallies, counts its
 // listeners across gateways, and carries out the DJ's commands. It is the
@@ -59,7 +69,11 @@ type Owner struct {
 	crowd *bus.Crowd
 	dirty bool
 	last  []byte // last tally published, without its time
-	cons  jetstream.ConsumeContext
+	// lastSent is the last tally as sent (with its time), and cloudSentAt
+	// when it last went to the cloud: for the re-send (CloudTallyEvery).
+	lastSent    []byte
+	cloudSentAt time.Time
+	cons        jetstream.ConsumeContext
 	// cloudCons follows the live session's cloud actions (OwnerConfig.Cloud);
 	// nil until CROWD_<dj> can be read. cloudErr is the last reason it could
 	// not, logged once rather than every second.
@@ -112,6 +126,17 @@ func (o *Owner) Run(ctx context.Context) error {
 		return fmt.Errorf("desktop: owner: subscribe presence: %w", err)
 	}
 	defer func() { _ = presSub.Unsubscribe() }()
+	if o.cfg.Cloud {
+		// Cloud gateways report their listeners of this DJ's sessions on
+		// subjects of their own (the cloud's presence carries the DJ id);
+		// counted the same way, keyed by client id, so a dancer whose
+		// phone is seen by a LAN and a cloud gateway counts once.
+		cloudSub, err := o.cfg.Conn.Subscribe(cloud.PresenceFilter(o.dj), o.onPresence)
+		if err != nil {
+			return fmt.Errorf("desktop: owner: subscribe cloud presence: %w", err)
+		}
+		defer func() { _ = cloudSub.Unsubscribe() }()
+	}
 	// Attach to the engine while no event can be stored, and fold the live
 	// session's events so far: from then on every stored event reaches
 	// onEvent, in order.
@@ -189,7 +214,7 @@ func (o *Owner) follow(sid string) {
 		o.cloudCons.Stop()
 		o.cloudCons = nil
 	}
-	o.sid, o.crowd, o.dirty, o.last = sid, bus.NewCrowd(), true, nil
+	o.sid, o.crowd, o.dirty, o.last, o.lastSent = sid, bus.NewCrowd(), true, nil, nil
 	ctx := o.runCtx
 	o.mu.Unlock()
 	if ctx == nil {
@@ -363,7 +388,8 @@ func (o *Owner) listenersLocked(sid string, now time.Time) int {
 	return len(union)
 }
 
-// publishTally sends the live session's tally if it changed.
+// publishTally sends the live session's tally if it changed (and, in cloud
+// mode, the unchanged one to the cloud again every CloudTallyEvery).
 func (o *Owner) publishTally(ctx context.Context) {
 	now := time.Now().UTC()
 	o.mu.Lock()
@@ -374,13 +400,17 @@ func (o *Owner) publishTally(ctx context.Context) {
 	sid := o.sid
 	t := o.crowd.Tally(sid, time.Time{}, o.listenersLocked(sid, now))
 	key, _ := json.Marshal(t)
-	if !o.dirty && bytes.Equal(key, o.last) {
-		o.mu.Unlock()
-		return
-	}
 	if bytes.Equal(key, o.last) {
 		o.dirty = false
+		resend := o.cfg.Cloud && o.lastSent != nil && now.Sub(o.cloudSentAt) >= CloudTallyEvery
+		data := o.lastSent
+		if resend {
+			o.cloudSentAt = now
+		}
 		o.mu.Unlock()
+		if _, live := o.eng.State(); resend && live {
+			o.publishCloudTally(sid, data)
+		}
 		return
 	}
 	o.last, o.dirty = key, false
@@ -391,11 +421,28 @@ func (o *Owner) publishTally(ctx context.Context) {
 		o.log.Error("encode tally", "err", err)
 		return
 	}
+	o.mu.Lock()
+	if o.sid == sid {
+		o.lastSent, o.cloudSentAt = data, now
+	}
+	o.mu.Unlock()
 	if err := o.cfg.Conn.Publish(bus.TallySubject(sid), data); err != nil {
 		o.log.Warn("tally not sent", "session", sid, "err", err)
 	}
+	if o.cfg.Cloud {
+		o.publishCloudTally(sid, data)
+	}
 	if _, err := o.talliesKV.Put(ctx, sid, data); err != nil {
 		o.log.Warn("tally not saved", "session", sid, "err", err)
+	}
+}
+
+// publishCloudTally sends a tally up to the cloud's gateways. While the
+// link is down nobody there listens and it is dropped: the next change or
+// re-send carries the count.
+func (o *Owner) publishCloudTally(sid string, data []byte) {
+	if err := o.cfg.Conn.Publish(cloud.TallySubject(o.dj, sid), data); err != nil {
+		o.log.Warn("tally not sent to the cloud", "session", sid, "err", err)
 	}
 }
 
