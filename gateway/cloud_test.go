@@ -154,16 +154,28 @@ func (e *cloudEnv) crowdActions(dj, sid string) []bus.Action {
 	e.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	cons, err := e.nodes[0].js.OrderedConsumer(ctx, cloud.CrowdStreamName(dj), jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{cloud.CrowdActionFilter(dj, sid)}})
+	filter := cloud.CrowdActionFilter(dj, sid)
+	st, err := e.nodes[0].js.Stream(ctx, cloud.CrowdStreamName(dj))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	info, err := st.Info(ctx, jetstream.WithSubjectFilter(filter))
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	stored := 0
+	for _, n := range info.State.Subjects {
+		stored += int(n)
+	}
+	cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{FilterSubjects: []string{filter}})
 	if err != nil {
 		e.t.Fatal(err)
 	}
 	var out []bus.Action
-	for {
-		msg, err := cons.Next(jetstream.FetchMaxWait(time.Second))
+	for range stored {
+		msg, err := cons.Next(jetstream.FetchMaxWait(10 * time.Second))
 		if err != nil {
-			return out // no more within a second
+			e.t.Fatalf("read %s: %v", filter, err)
 		}
 		as, err := bus.DecodeActions(msg.Data())
 		if err != nil {
@@ -171,6 +183,7 @@ func (e *cloudEnv) crowdActions(dj, sid string) []bus.Action {
 		}
 		out = append(out, as...)
 	}
+	return out
 }
 
 // TestCloudGateways: two DJs' sessions served by two cloud gateways on
