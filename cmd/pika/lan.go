@@ -72,6 +72,17 @@ func (a *app) lan(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	if cfg.Cloud != nil {
+		// The cloud knows this DJ by the token's account: the laptop must
+		// use that DJ id (its JetStream domain is what the cloud sources).
+		dj, err := cloudDJ(cfg)
+		if err != nil {
+			return usageError{err.Error()}
+		}
+		if id, err = a.adoptDJ(cfg.Data, id, dj); err != nil {
+			return err
+		}
+	}
 
 	srv, err := natsserver.Start(ctx, natsserver.Config{
 		StoreDir: filepath.Join(cfg.Data, "jetstream"), Domain: id.DJ,
@@ -233,7 +244,7 @@ func (a *app) lan(ctx context.Context, args []string) error {
 	g.Go(func() error { a.manual(gctx, eng, log); return nil })
 	if cfg.Cloud != nil {
 		g.Go(func() error {
-			a.linkCloud(gctx, srv, nc, js, id.DJ, linked, log.With("part", "cloud"))
+			a.linkCloud(gctx, srv, js, id.DJ, linked, log.With("part", "cloud"))
 			return nil
 		})
 	}
@@ -278,20 +289,15 @@ func cloudName(u *url.URL) string { return u.Scheme + "://" + u.Host + u.Path }
 
 // linkCloud follows the leaf link until ctx ends: it tells the DJ when the
 // link comes and goes (banner shown with linked), and once the link is up it
-// sets up the cloud's side of this DJ and this laptop's CROWD_<dj>, retrying
-// with backoff. The night never waits for it: plays are stored here and the
-// uplink consumers (made at start) hand them over whenever the link is up.
+// makes this laptop's CROWD_<dj>, retrying with backoff. The night never
+// waits for it: plays are stored here and the uplink consumers (made at
+// start) hand them over whenever the link is up.
 //
-// Interim: the cloud cannot make a DJ's streams before it knows the DJ, so
-// for now the DJ side creates them through the link (EnsureCloudDJ in the
-// cloud's domain). Later a cloud service does it when the DJ registers, and
-// the DJ's credentials lose the right to.
-func (a *app) linkCloud(ctx context.Context, srv *natsserver.Server, nc *nats.Conn, js jetstream.JetStream, dj string, linked bool, log *slog.Logger) {
-	jsCloud, err := jetstream.NewWithDomain(nc, cloud.Domain)
-	if err != nil {
-		log.Error("cloud JetStream: the cloud's streams will not be set up", "err", err)
-		return
-	}
+// The cloud's streams of this DJ are not made here: the cloud node makes
+// them when this DJ's link authenticates (bus/natsauth), and a DJ's
+// credentials have no right to the cloud's JetStream API beyond resetting
+// their own downlink consumer.
+func (a *app) linkCloud(ctx context.Context, srv *natsserver.Server, js jetstream.JetStream, dj string, linked bool, log *slog.Logger) {
 	const maxBackoff = time.Minute
 	backoff, next, ready := time.Second, time.Time{}, false
 	tick := time.NewTicker(time.Second)
@@ -303,15 +309,18 @@ func (a *app) linkCloud(ctx context.Context, srv *natsserver.Server, nc *nats.Co
 			log.Info("cloud link", "up", up)
 		}
 		if linked && !ready && !time.Now().Before(next) {
-			if err := setUpCloud(ctx, jsCloud, js, dj); err != nil {
+			actx, cancel := context.WithTimeout(ctx, 30*time.Second)
+			err := cloud.EnsureDJDownlink(actx, js, dj, cloud.Domain)
+			cancel()
+			if err != nil {
 				if ctx.Err() != nil {
 					return
 				}
-				log.Warn("cloud side not set up yet; retrying", "in", backoff, "err", err)
+				log.Warn("cloud dancers' actions not followed yet; retrying", "in", backoff, "err", err)
 				next, backoff = time.Now().Add(backoff), min(2*backoff, maxBackoff)
 			} else {
 				ready = true
-				log.Info("cloud streams ready: plays go up, cloud dancers' actions come down")
+				log.Info("cloud link set up: plays go up, cloud dancers' actions come down")
 			}
 		}
 		select {
@@ -320,19 +329,6 @@ func (a *app) linkCloud(ctx context.Context, srv *natsserver.Server, nc *nats.Co
 		case <-tick.C:
 		}
 	}
-}
-
-// setUpCloud makes the cloud's streams of this DJ (interim: see linkCloud),
-// then CROWD_<dj> here. In that order, the downlink's first attempt to
-// source the cloud finds its consumer there, rather than failing and
-// waiting out the server's source retry backoff.
-func setUpCloud(ctx context.Context, jsCloud, js jetstream.JetStream, dj string) error {
-	actx, cancel := context.WithTimeout(ctx, 30*time.Second)
-	defer cancel()
-	if err := cloud.EnsureCloudDJ(actx, jsCloud, dj, dj); err != nil {
-		return err
-	}
-	return cloud.EnsureDJDownlink(actx, js, dj, cloud.Domain)
 }
 
 // source picks where plays come from: the program named with --source
