@@ -198,7 +198,8 @@ func CrowdStreamConfig(dj string) jetstream.StreamConfig {
 // server's JetStream domain is djDomain), the DJ's crowd stream and the
 // durable consumer the DJ's CROWD_<dj> sources. It retries what a cluster
 // answers while it is still forming (no peers for placement, no leader)
-// until ctx ends.
+// until ctx ends. The cloud node that authenticates the DJ calls it
+// (bus/natsauth); DJs' credentials have no right to.
 func EnsureCloudDJ(ctx context.Context, jsCloud jetstream.JetStream, dj, djDomain string) error {
 	if err := checkNames(dj, djDomain); err != nil {
 		return err
@@ -253,7 +254,10 @@ func DJCrowdStreamConfig(dj, cloudDomain string) jetstream.StreamConfig {
 // EnsureDJDownlink creates, on the DJ's server, CROWD_<dj>, which sources
 // the cloud's dancer actions for this DJ. It needs no network: the stream
 // starts empty and catches up whenever the cloud is reachable (the cloud's
-// consumer comes from EnsureCloudDJ).
+// consumer comes from EnsureCloudDJ). Made before that consumer exists, it
+// still starts sourcing about a second after the consumer appears: the
+// durable source's probe of the deliver subject clears the server's retry
+// backoff (measured in cmd/pika's TestLANCloudLink, docs/cloud.md).
 func EnsureDJDownlink(ctx context.Context, jsDJ jetstream.JetStream, dj, cloudDomain string) error {
 	if err := checkNames(dj, cloudDomain); err != nil {
 		return err

@@ -218,6 +218,9 @@ func TestDJsAndServices(t *testing.T) {
 	// (1) Who may connect at all.
 	for _, c := range []struct{ user, pass string }{
 		{"", ""}, {natsauth.UserDJ, ""}, {natsauth.UserDJ, "pika_notatoken"}, {natsauth.UserDJ, tokA.Token + "x"},
+		{natsauth.UserDJ, "pika_" + tokA.Token[len(tokA.Token)-43:]},          // the old format, without the DJ id
+		{natsauth.UserDJ, "pika_" + djB + tokA.Token[len("pika_")+len(djA):]}, // A's secret under B's id
+		{natsauth.UserInternal, ""}, {natsauth.UserInternal, adminPW},
 		{natsauth.UserGateway, "wrong"}, {natsauth.UserGateway, persisterPW}, {natsauth.UserAdmin, ""}, {"nobody", adminPW},
 	} {
 		if _, err := connectAs(t, url, c.user, c.pass); err == nil {
