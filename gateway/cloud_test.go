@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"log/slog"
 	"net"
 	"net/http"
 	"slices"
@@ -116,7 +117,8 @@ func (e *cloudEnv) play(dj, sid, artist, title string) bus.Event {
 // gateway serves a cloud gateway over node i on a real listener.
 func (e *cloudEnv) gateway(i int, id string) (*Gateway, string) {
 	e.t.Helper()
-	gw, err := New(Config{Cloud: true, JS: e.nodes[i].js, Conn: e.nodes[i].nc, ID: id, PresenceEvery: 100 * time.Millisecond})
+	gw, err := New(Config{Cloud: true, JS: e.nodes[i].js, Conn: e.nodes[i].nc, ID: id, PresenceEvery: 100 * time.Millisecond,
+		Logger: slog.New(slog.NewTextHandler(tlog{e.t}, &slog.HandlerOptions{Level: slog.LevelWarn}))})
 	if err != nil {
 		e.t.Fatal(err)
 	}
@@ -133,6 +135,14 @@ func (e *cloudEnv) gateway(i int, id string) (*Gateway, string) {
 		}
 	})
 	return gw, "http://" + ln.Addr().String()
+}
+
+// tlog writes a gateway's warnings and errors to the test's log.
+type tlog struct{ t *testing.T }
+
+func (w tlog) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(b)))
+	return len(b), nil
 }
 
 // caughtUp waits until gw's feed of sid has folded event seq.
