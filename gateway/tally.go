@@ -46,8 +46,8 @@ func parseTally(sid string, raw []byte) (tallyHead, error) {
 //
 // In the cloud there is no tallies bucket: a feed that starts has no tally
 // (no crowd counts, and listeners are this gateway's own phones) until the
-// DJ side sends its next, which it does on every change of the crowd or of
-// the listeners (its presence reports arrive every bus.PresenceEvery).
+// DJ side sends its next, which it does on every change and again every
+// few seconds while the session is live (desktop's owner).
 func (h *hub) onTally(dj, sid string, raw []byte) {
 	h.mu.Lock()
 	f := h.feeds[sid]
