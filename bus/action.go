@@ -2,16 +2,9 @@ package bus
 
 import (
 	"bytes"
-	"context"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"fmt"
-	"log/slog"
 	"time"
-
-	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // ActionKind names a dancer action.
@@ -224,47 +217,3 @@ const (
 	PresenceExpiry = 10 * time.Second
 	ListenerGrace  = 3 * time.Minute
 )
-
-// PublishActionsTo is PublishActions on another subject: a cloud gateway
-// stores its group commits on the DJ's crowd subjects (bus/cloud's
-// CrowdActionBatchSubject). The body, message id and retry rule are
-// PublishActions': a retry carries the same id and is stored once.
-func PublishActionsTo(ctx context.Context, js jetstream.JetStream, subject, sid string, actions []Action, log *slog.Logger) (duplicate bool, err error) {
-	if len(actions) == 0 || len(actions) > MaxActionsPerBatch {
-		return false, invalid("action batch of %d actions", len(actions))
-	}
-	h := sha256.New()
-	var buf bytes.Buffer
-	buf.WriteByte('[')
-	oldest := actions[0].At
-	for i, a := range actions {
-		if a.Session != sid {
-			return false, invalid("action %s of session %s in a batch of %s", a.ID, a.Session, sid)
-		}
-		if err := a.Validate(); err != nil {
-			return false, err
-		}
-		data, err := json.Marshal(a)
-		if err != nil {
-			return false, fmt.Errorf("bus: marshal action %s: %w", a.ID, err)
-		}
-		if i > 0 {
-			buf.WriteByte(',')
-		}
-		buf.Write(data)
-		h.Write([]byte(a.ID))
-		if a.At.Before(oldest) {
-			oldest = a.At
-		}
-	}
-	buf.WriteByte(']')
-	if buf.Len() > MaxActionBatchBytes {
-		return false, invalid("action batch of %d bytes", buf.Len())
-	}
-	id := "batch-" + hex.EncodeToString(h.Sum(nil))[:32]
-	msg := nats.NewMsg(subject)
-	msg.Data = buf.Bytes()
-	msg.Header.Set(jetstream.MsgIDHeader, id)
-	msg.Header.Set(HeaderOriginTime, oldest.UTC().Format(time.RFC3339Nano))
-	return publishRetrying(ctx, js, msg, "action batch", id, log)
-}

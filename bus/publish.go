@@ -65,6 +65,14 @@ func PublishActionTo(ctx context.Context, js jetstream.JetStream, subject string
 // in another batch is stored twice, and every reader folds it once by its
 // id. duplicate reports the whole batch was already stored.
 func PublishActions(ctx context.Context, js jetstream.JetStream, sid string, actions []Action, log *slog.Logger) (duplicate bool, err error) {
+	return PublishActionsTo(ctx, js, ActionBatchSubject(sid), sid, actions, log)
+}
+
+// PublishActionsTo is PublishActions on another subject: a cloud gateway
+// stores its group commits on the DJ's crowd subjects (bus/cloud's
+// CrowdActionBatchSubject). The body, message id and retry rule are
+// PublishActions': a retry carries the same id and is stored once.
+func PublishActionsTo(ctx context.Context, js jetstream.JetStream, subject, sid string, actions []Action, log *slog.Logger) (duplicate bool, err error) {
 	if len(actions) == 0 || len(actions) > MaxActionsPerBatch {
 		return false, invalid("action batch of %d actions", len(actions))
 	}
@@ -97,7 +105,7 @@ func PublishActions(ctx context.Context, js jetstream.JetStream, sid string, act
 		return false, invalid("action batch of %d bytes", buf.Len())
 	}
 	id := "batch-" + hex.EncodeToString(h.Sum(nil))[:32]
-	msg := nats.NewMsg(ActionBatchSubject(sid))
+	msg := nats.NewMsg(subject)
 	msg.Data = buf.Bytes()
 	msg.Header.Set(jetstream.MsgIDHeader, id)
 	msg.Header.Set(HeaderOriginTime, oldest.UTC().Format(time.RFC3339Nano))
