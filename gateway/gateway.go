@@ -152,6 +152,7 @@ type Gateway struct {
 	cancel    context.CancelFunc
 	bg        sync.WaitGroup // writers and the ticker
 	closing   atomic.Bool
+	draining  atomic.Bool // Drain: health says 503 while sockets still run
 
 	mu    sync.Mutex // guards conns
 	conns map[*conn]struct{}
@@ -246,6 +247,22 @@ func (g *Gateway) Serve(ln net.Listener) error {
 		return fmt.Errorf("gateway: serve: %w", err)
 	}
 	return nil
+}
+
+// Drain is Shutdown for a rolling deploy: /healthz answers 503 "draining"
+// at once, so the load balancer in front sends this gateway no new dancers;
+// after notice (long enough for its health checks to see it) every socket
+// is closed with 1001 and the phones reconnect through the balancer to
+// another gateway, resuming from their lastSeq. ctx bounds the whole drain.
+func (g *Gateway) Drain(ctx context.Context, notice time.Duration) error {
+	g.draining.Store(true)
+	t := time.NewTimer(notice)
+	defer t.Stop()
+	select {
+	case <-t.C:
+	case <-ctx.Done():
+	}
+	return g.Shutdown(ctx)
 }
 
 // Shutdown stops accepting, closes every socket with 1001 (phones reconnect

@@ -704,3 +704,43 @@ func TestReconnectMissesThree(t *testing.T) {
 		t.Fatalf("fresh snapshot nowPlaying = %v", np)
 	}
 }
+
+// TestDrain: a draining gateway's /healthz turns 503 at once while its
+// phones stay connected; after the notice they are closed with 1001.
+func TestDrain(t *testing.T) {
+	e := newEnv(t, nil)
+	sid := e.startSession("DJ")
+	c := e.dial()
+	c.subscribe(sid, nil)
+	getJSON(t, e.url+"/healthz", 200, nil)
+	done := make(chan error, 1)
+	go func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		done <- e.gw.Drain(ctx, 2*time.Second)
+	}()
+	testenv.Eventually(t, 5*time.Second, "healthz 503 while draining", func() bool {
+		resp, err := http.Get(e.url + "/healthz")
+		if err != nil {
+			return false
+		}
+		resp.Body.Close()
+		return resp.StatusCode == http.StatusServiceUnavailable
+	})
+	// Still served during the notice: a play reaches the phone.
+	e.play(sid, "A", "During the notice")
+	c.expect(string(bus.TypeTrackPlayed))
+	for {
+		_, err := c.next(5 * time.Second)
+		if err == nil {
+			continue
+		}
+		if !websocket.IsCloseError(err, closeGoingAway) {
+			t.Fatalf("drain: %v, want close 1001", err)
+		}
+		break
+	}
+	if err := <-done; err != nil {
+		t.Fatalf("drain: %v", err)
+	}
+}

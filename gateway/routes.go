@@ -115,6 +115,9 @@ func (g *Gateway) errorHandler(c *fiber.Ctx, err error) error {
 }
 
 func (g *Gateway) health(c *fiber.Ctx) error {
+	if g.draining.Load() || g.closing.Load() {
+		return c.Status(fiber.StatusServiceUnavailable).JSON(Health{Status: "draining", Sockets: g.Sockets()})
+	}
 	ctx, cancel := context.WithTimeout(c.UserContext(), 2*time.Second)
 	defer cancel()
 	if _, err := g.cfg.JS.AccountInfo(ctx); err != nil {
