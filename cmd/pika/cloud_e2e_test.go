@@ -127,11 +127,12 @@ type cloudPhone struct {
 	*dancer
 	client string
 	refs   int
+	ids    map[string]string // action id by ref
 }
 
 func (r *cloudRig) phone(t *testing.T, base, client string, lastSeq *uint64) *cloudPhone {
 	t.Helper()
-	p := &cloudPhone{dancer: dial(t, base), client: client}
+	p := &cloudPhone{dancer: dial(t, base), client: client, ids: map[string]string{}}
 	f := map[string]any{"type": "subscribe", "ref": "sub", "sessionId": r.sid, "clientId": client}
 	if lastSeq != nil {
 		f["lastSeq"] = *lastSeq
@@ -144,15 +145,17 @@ func (r *cloudRig) phone(t *testing.T, base, client string, lastSeq *uint64) *cl
 func (p *cloudPhone) like(playID string) string {
 	p.refs++
 	ref := fmt.Sprintf("like-%d", p.refs)
-	p.Send(map[string]any{"type": "like", "ref": ref, "id": bus.NewID(time.Now()), "playId": playID})
+	p.ids[ref] = bus.NewID(time.Now())
+	p.Send(map[string]any{"type": "like", "ref": ref, "id": p.ids[ref], "playId": playID})
 	return ref
 }
 
-// answered reports whether the frame answering ref is an ok.
-func (p *cloudPhone) answered(ref string) (done, ok bool) {
+// answered reports whether ref was answered, and whether with an ok that
+// stored something new (not "duplicate": a play this phone liked already).
+func (p *cloudPhone) answered(ref string) (done, stored bool) {
 	for _, f := range p.Frames() {
 		if f["ref"] == ref && f["type"] != "snapshot" {
-			return true, f["type"] == "ok"
+			return true, f["type"] == "ok" && f["duplicate"] != true
 		}
 	}
 	return false, false
@@ -379,7 +382,7 @@ func cloudOutageCatchUp(t *testing.T, r *cloudRig) {
 				return false
 			}
 			if !ok {
-				t.Fatalf("like %s refused", ref)
+				t.Fatalf("like %s refused or answered duplicate", ref)
 			}
 		}
 		return true
@@ -457,6 +460,14 @@ func cloudOutageCatchUp(t *testing.T, r *cloudRig) {
 		t.Errorf("after %s: the DJ's tally does not count the 50 cloud likes (10 on each of 5 plays)", cloudWait)
 	}
 	time.Sleep(time.Second) // a doubled like would arrive by now
+	stored := r.crowdActionIDs(t)
+	for _, p := range phones {
+		for ref, id := range p.ids {
+			if stored[id] != 1 {
+				t.Errorf("like %s of %s stored %d times in %s, want once", ref, p.client, stored[id], cloud.CrowdStreamName(r.dj))
+			}
+		}
+	}
 	for _, f := range lanPhone.Frames() {
 		if f["type"] != bus.TallyType {
 			continue
@@ -527,6 +538,48 @@ func cloudOutageCatchUp(t *testing.T, r *cloudRig) {
 	var likes int
 	if err := r.pool.QueryRow(ctx, `SELECT count(*) FROM likes WHERE session_id = $1 AND liked`, r.sid).Scan(&likes); err != nil || likes != 50 {
 		t.Fatalf("PostgreSQL: %d likes (%v), want 50", likes, err)
+	}
+}
+
+// crowdActionIDs counts each action id stored in the DJ's cloud crowd
+// stream (a message may hold a batch of actions).
+func (r *cloudRig) crowdActionIDs(t *testing.T) map[string]int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	nc, err := nats.Connect(strings.Join(r.clientURLs, ","), nats.UserInfo("gateway", e2eGatewayPassword))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := js.OrderedConsumer(ctx, cloud.CrowdStreamName(r.dj), jetstream.OrderedConsumerConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int{}
+	for {
+		batch, err := c.Fetch(500, jetstream.FetchMaxWait(2*time.Second))
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for m := range batch.Messages() {
+			n++
+			as, err := bus.DecodeActions(m.Data())
+			if err != nil {
+				t.Fatalf("%s: %v", m.Subject(), err)
+			}
+			for _, a := range as {
+				out[a.ID]++
+			}
+		}
+		if n == 0 {
+			return out
+		}
 	}
 }
 
@@ -687,7 +740,18 @@ func cloudNATSKill(t *testing.T, r *cloudRig) {
 			acked[pr] = true
 		}
 	}
-	t.Logf("%d of %d burst likes acknowledged (a refusal asks the phone to retry)", len(acked), len(refs))
+	t.Logf("%d of %d burst likes acknowledged as new (the rest: the phone's latest play was liked already, or refused with a retry)", len(acked), len(refs))
+	stored := r.crowdActionIDs(t)
+	for pr := range acked {
+		client, ref, _ := strings.Cut(pr, "|")
+		p := pa
+		if client == pb.client {
+			p = pb
+		}
+		if n := stored[p.ids[ref]]; n != 1 {
+			t.Errorf("acknowledged like %s of %s stored %d times in %s, want once", ref, client, n, cloud.CrowdStreamName(r.dj))
+		}
+	}
 
 	victim.start(r.t, r.bin)
 	restarted := time.Now()
