@@ -98,9 +98,11 @@ func TestLANCloudLink(t *testing.T) {
 		t.Fatal(err)
 	}
 	hist := newHistory(t, filepath.Join(dir, "history.m3u"))
+	// The link goes through a proxy the test can cut.
+	proxy := testenv.StartProxy(t, strings.TrimPrefix(nodes[0].WebsocketURL(), "ws://"))
 	started := time.Now()
 	base, r, out := startLAN(t, "--data", data, "--watch", hist.path,
-		"--cloud", nodes[0].WebsocketURL(), "--cloud-token", tok.Token)
+		"--cloud", "ws://"+proxy.Addr(), "--cloud-token", tok.Token)
 	if strings.Contains(out.String(), tok.Token) {
 		t.Fatalf("the token was printed:\n%s", out)
 	}
@@ -231,6 +233,27 @@ func TestLANCloudLink(t *testing.T) {
 		time.Sleep(200 * time.Millisecond)
 		return false
 	})
+	// A like made in the cloud while the link is down reaches the DJ's
+	// tally soon after the link returns (the downlink's catch-up).
+	thanks := func(f map[string]any) float64 { n, _ := f["thanks"].(float64); return n }
+	proxy.Cut()
+	testenv.Eventually(t, cloudWait, "the terminal saying the cloud link is down", func() bool {
+		return strings.Contains(out.String(), "cloud link: down")
+	})
+	cut := time.Now()
+	outage := bus.Action{V: bus.Version, ID: bus.NewID(cut), Kind: bus.ActThanks, Session: s.ID, Client: "c-outage-client", At: cut.UTC()}
+	if _, err := cloud.PublishCrowdAction(ctx, jsC, dj, outage, nil); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * time.Second)
+	proxy.Restore()
+	restored := time.Now()
+	phone.wait(2*cloudWait, "a tally with the thanks made in the cloud during the outage", func(f map[string]any) bool {
+		return f["type"] == bus.TallyType && thanks(f) == 2
+	})
+	t.Logf("outage of %s: link restored → the cloud's thanks in the DJ's tally: %s",
+		restored.Sub(cut).Round(time.Millisecond), time.Since(restored).Round(time.Millisecond))
+
 	m, err := cloudTally.NextMsg(cloudWait)
 	if err != nil {
 		t.Fatalf("no tally on %s: %v", cloud.TallySubject(dj, s.ID), err)
