@@ -56,7 +56,8 @@ type NodeConfig struct {
 	NoSyncAlways bool
 	// Auth, if set, decides every client and leaf connection and its
 	// permissions (bus/natsauth); nil: anyone who reaches the node may do
-	// anything.
+	// anything. A natsauth.Authenticator must also be served (its Run, with
+	// this node) to make DJs' cloud streams and re-check their tokens.
 	Auth server.Authentication
 	// Logger receives the server's own log lines; nil discards them.
 	Logger *slog.Logger
