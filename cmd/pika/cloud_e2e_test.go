@@ -583,6 +583,49 @@ func (r *cloudRig) crowdActionIDs(t *testing.T) map[string]int {
 	}
 }
 
+func lastOf(s []string) string {
+	if len(s) == 0 {
+		return ""
+	}
+	return s[len(s)-1]
+}
+
+// cloudStreamState describes CLOUD_DJ_<dj> for failure messages: its
+// leader, replicas, last sequence and how its source is doing.
+func (r *cloudRig) cloudStreamState(t *testing.T) string {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	nc, err := nats.Connect(strings.Join(r.clientURLs, ","), nats.UserInfo("gateway", e2eGatewayPassword))
+	if err != nil {
+		return err.Error()
+	}
+	defer nc.Close()
+	js, err := jetstream.New(nc)
+	if err != nil {
+		return err.Error()
+	}
+	st, err := js.Stream(ctx, cloud.StreamName(r.dj))
+	if err != nil {
+		return err.Error()
+	}
+	info := st.CachedInfo()
+	var b strings.Builder
+	fmt.Fprintf(&b, "  %s: last seq %d", info.Config.Name, info.State.LastSeq)
+	if info.Cluster != nil {
+		fmt.Fprintf(&b, ", leader %s", info.Cluster.Leader)
+		for _, p := range info.Cluster.Replicas {
+			fmt.Fprintf(&b, ", replica %s current %v lag %d", p.Name, p.Current, p.Lag)
+		}
+	}
+	for _, src := range info.Sources {
+		fmt.Fprintf(&b, "\n    source %s: lag %d, active %s ago", src.Name, src.Lag, src.Active)
+		if src.Error != nil {
+			fmt.Fprintf(&b, ", error %v", src.Error)
+		}
+	}
+	return b.String() + "\n"
+}
+
 // missedTitles are the titles of the plays in a resumed snapshot's
 // resume.missed.
 func missedTitles(snap map[string]any) []string {
@@ -711,8 +754,14 @@ func cloudNATSKill(t *testing.T, r *cloudRig) {
 	<-victim.done
 	r.play(t, "After - Track After Kill")
 	afterKill := time.Now()
-	pb.wait(2*cloudWait, "a play after the kill on B", played("Track After Kill"))
-	pa.wait(2*cloudWait, "a play after the kill on A", played("Track After Kill"))
+	for _, p := range []*cloudPhone{pb, pa} {
+		for deadline := time.Now().Add(2 * cloudWait); !slices.Contains(playedTitles(p.dancer), "Track After Kill") && time.Now().Before(deadline); {
+			time.Sleep(50 * time.Millisecond)
+		}
+		if !slices.Contains(playedTitles(p.dancer), "Track After Kill") {
+			t.Fatalf("%s: no play after the kill within %s (last %q)\n%s%s", p.client, 2*cloudWait, lastOf(playedTitles(p.dancer)), r.gatewayViews(), r.cloudStreamState(t))
+		}
+	}
 	t.Logf("a play after the kill reached the phones in %s", time.Since(afterKill).Round(time.Millisecond))
 	want := append(titles, "Track After Kill")
 	for _, p := range []*cloudPhone{pa, pb} {
