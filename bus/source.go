@@ -29,7 +29,30 @@ type SourceStatus struct {
 	LastReadAt time.Time `json:"lastReadAt,omitzero"` // the last read without error
 	Error      string    `json:"error,omitempty"`     // why it is not reading, in the DJ's words
 	Why        string    `json:"why,omitempty"`       // how the source was chosen
+	// Links are the DJ side's ways to the dancers: the venue's network and,
+	// in LAN + cloud mode, the cloud (up or down), so the console shows
+	// which work.
+	Links []Link `json:"links,omitempty"`
 }
+
+// Link is one of the DJ side's ways to the dancers.
+type Link struct {
+	Name string `json:"name"` // LinkVenue or LinkCloud
+	Up   bool   `json:"up"`
+	// URL is where dancers join through this link (the base of the
+	// session's /s/<id> link).
+	URL   string    `json:"url,omitempty"`
+	Since time.Time `json:"since,omitzero"` // when Up last changed
+}
+
+// Link names.
+const (
+	LinkVenue = "venue"
+	LinkCloud = "cloud"
+)
+
+// maxLinks bounds SourceStatus.Links: there are two kinds.
+const maxLinks = 4
 
 // SourceStatusType is SourceStatus.Type.
 const SourceStatusType = "source"
@@ -66,6 +89,17 @@ func (s *SourceStatus) Validate() error {
 	}{{"source", s.Source, 32}, {"name", s.Name, MaxNameLen}, {"path", s.Path, 1024}, {"lastTrack", s.LastTrack, 2*MaxTextLen + 3},
 		{"error", s.Error, 1024}, {"why", s.Why, 1024}} {
 		if err := checkText(f.name, f.v, f.max, false); err != nil {
+			return err
+		}
+	}
+	if len(s.Links) > maxLinks {
+		return invalid("source status with %d links", len(s.Links))
+	}
+	for _, l := range s.Links {
+		if l.Name != LinkVenue && l.Name != LinkCloud {
+			return invalid("source status link %q", l.Name)
+		}
+		if err := checkText("link url", l.URL, 1024, false); err != nil {
 			return err
 		}
 	}

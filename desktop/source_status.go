@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"log/slog"
+	"slices"
 	"time"
 
 	"github.com/nats-io/nats.go"
@@ -24,6 +25,9 @@ type SourceReporter struct {
 	Source detect.Source // nil: nothing followed (manual entry only)
 	Name   string        // the product as DJs know it
 	Why    string        // how it was chosen
+	// Links, if set, says which of the DJ side's ways to the dancers are up
+	// (bus.SourceStatus.Links); call Nudge when one changes.
+	Links  func() []bus.Link
 	Logger *slog.Logger
 	Now    func() time.Time // nil = time.Now
 }
@@ -87,6 +91,9 @@ func (r *SourceReporter) Run(ctx context.Context) error {
 func (r *SourceReporter) status(sid string, at time.Time) bus.SourceStatus {
 	s := bus.SourceStatus{Type: bus.SourceStatusType, V: bus.Version, Session: sid, At: at.UTC(), State: bus.SourceNone,
 		Name: clean(r.Name, bus.MaxNameLen), Why: clean(r.Why, 1024)}
+	if r.Links != nil {
+		s.Links = r.Links()
+	}
 	if r.Source == nil {
 		return s
 	}
@@ -123,7 +130,14 @@ func (r *SourceReporter) publish(s bus.SourceStatus) error {
 func sameStatus(a, b bus.SourceStatus) bool {
 	a.At, b.At = time.Time{}, time.Time{}
 	a.LastReadAt, b.LastReadAt = time.Time{}, time.Time{}
-	return a == b
+	if !slices.Equal(a.Links, b.Links) {
+		return false
+	}
+	// Compared through JSON: the struct holds a slice, so it has no ==.
+	a.Links, b.Links = nil, nil
+	ja, errA := json.Marshal(a)
+	jb, errB := json.Marshal(b)
+	return errA == nil && errB == nil && string(ja) == string(jb)
 }
 
 // clean makes s one line of at most max characters: errors from a DJ

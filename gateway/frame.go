@@ -120,6 +120,9 @@ type SessionInfo struct {
 	EndReason      string           `json:"endReason,omitempty"`
 	CurrentTrack   *bus.PlayedTrack `json:"currentTrack"`
 	ListenerCount  int              `json:"listenerCount"`
+	// JoinURL is the link dancers should share (GET /api/sessions/:id only):
+	// in LAN + cloud mode, the cloud's while the DJ's link to it is up.
+	JoinURL string `json:"joinUrl,omitempty"`
 }
 
 // sessionInfo shows s with current as its current track (the caller has

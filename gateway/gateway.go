@@ -52,6 +52,10 @@ type Config struct {
 	// PublicURL is the base of dancer links in QR codes, e.g.
 	// "http://192.168.1.20:3000". Empty: taken from each request's Host.
 	PublicURL string
+	// DancerURL, if set, is asked for that base at each request and wins
+	// when it answers non-empty: in LAN + cloud mode the DJ side points
+	// dancers at the cloud while its link is up, at the LAN otherwise.
+	DancerURL func() string
 	// CORSOrigin is sent as Access-Control-Allow-Origin on /api; empty
 	// sends none (same-origin pages need none).
 	CORSOrigin string

@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -742,5 +743,36 @@ func TestDrain(t *testing.T) {
 	}
 	if err := <-done; err != nil {
 		t.Fatalf("drain: %v", err)
+	}
+}
+
+// TestJoinURLFollowsDancerURL: the share link and the QR code use
+// Config.DancerURL while it answers (LAN + cloud: the cloud's address while
+// the link is up), else the request's own origin.
+func TestJoinURLFollowsDancerURL(t *testing.T) {
+	var mu sync.Mutex
+	cloudUp := false
+	e := newEnv(t, func(c *Config) {
+		c.DancerURL = func() string {
+			mu.Lock()
+			defer mu.Unlock()
+			if cloudUp {
+				return "https://pika.example.com"
+			}
+			return ""
+		}
+	})
+	sid := e.startSession("DJ")
+	var info SessionInfo
+	getJSON(t, e.url+"/api/sessions/"+sid, 200, &info)
+	if want := e.url + "/s/" + sid; info.JoinURL != want {
+		t.Errorf("link down: joinUrl %q, want %q", info.JoinURL, want)
+	}
+	mu.Lock()
+	cloudUp = true
+	mu.Unlock()
+	getJSON(t, e.url+"/api/sessions/"+sid, 200, &info)
+	if want := "https://pika.example.com/s/" + sid; info.JoinURL != want {
+		t.Errorf("link up: joinUrl %q, want %q", info.JoinURL, want)
 	}
 }

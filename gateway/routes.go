@@ -206,7 +206,24 @@ func (g *Gateway) getSession(c *fiber.Ctx) error {
 	f.mu.Lock()
 	info := sessionInfo(f.state, f.currentLocked(false), f.listenerCountLocked(), now)
 	f.mu.Unlock()
+	info.JoinURL = g.dancerBase(c) + "/s/" + sid
 	return c.JSON(info)
+}
+
+// dancerBase is the base of dancer links: Config.DancerURL's answer, else
+// Config.PublicURL, else this request's own origin.
+func (g *Gateway) dancerBase(c *fiber.Ctx) string {
+	base := ""
+	if g.cfg.DancerURL != nil {
+		base = g.cfg.DancerURL()
+	}
+	if base == "" {
+		base = g.cfg.PublicURL
+	}
+	if base == "" {
+		base = c.Protocol() + "://" + string(c.Request().Host())
+	}
+	return strings.TrimRight(base, "/")
 }
 
 // history: every play phones may see, newest first, as corrected: from
@@ -245,15 +262,12 @@ func (g *Gateway) qr(c *fiber.Ctx) error {
 	if !ok {
 		return nil
 	}
-	base := g.cfg.PublicURL
-	if base == "" {
-		base = c.Protocol() + "://" + string(c.Request().Host())
-	}
-	png, err := qrcode.Encode(strings.TrimRight(base, "/")+"/s/"+sid, qrcode.Medium, 512)
+	png, err := qrcode.Encode(g.dancerBase(c)+"/s/"+sid, qrcode.Medium, 512)
 	if err != nil {
 		return err
 	}
-	c.Set(fiber.HeaderCacheControl, "public, max-age=3600")
+	// Short: in LAN + cloud mode the link moves to the cloud when it is up.
+	c.Set(fiber.HeaderCacheControl, "public, max-age=60")
 	c.Type("png")
 	return c.Send(png)
 }

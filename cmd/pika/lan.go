@@ -126,7 +126,8 @@ func (a *app) lan(ctx context.Context, args []string) error {
 	consoleBase := make(chan string, 1)
 	// The source's status line is for the DJ's console: a console that opens
 	// gets it at once (OnConsole). The source itself is chosen below.
-	reporter := desktop.NewSourceReporter(desktop.SourceReporter{Conn: nc, Engine: eng, Logger: log.With("part", "source")})
+	lk := newLinks(cfg.Cloud, time.Now())
+	reporter := desktop.NewSourceReporter(desktop.SourceReporter{Conn: nc, Engine: eng, Links: lk.list, Logger: log.With("part", "source")})
 	owner, err := desktop.NewOwner(ctx, eng, desktop.OwnerConfig{
 		OnConsole: func(string) { reporter.Nudge() },
 		Conn:      nc, JS: js, SecretDir: filepath.Join(cfg.Data, "secrets"), Logger: log.With("part", "crowd"),
@@ -160,7 +161,7 @@ func (a *app) lan(ctx context.Context, args []string) error {
 	}
 	gw, err := gateway.New(gateway.Config{
 		JS: js, Conn: nc, KV: kv, Stream: bus.StreamName(id.DJ), ActionsStream: bus.ActionsStreamName(id.DJ), Assets: web.Assets(),
-		PublicURL: cfg.PublicURL, CORSOrigin: cfg.CORSOrigin, History: hist, Accounts: accts, Logger: log.With("part", "gateway"),
+		PublicURL: cfg.PublicURL, DancerURL: lk.dancerBase, CORSOrigin: cfg.CORSOrigin, History: hist, Accounts: accts, Logger: log.With("part", "gateway"),
 		ActionsPerIPPerMinute: cfg.ActionsPerIP,
 	})
 	if err != nil {
@@ -189,8 +190,9 @@ func (a *app) lan(ctx context.Context, args []string) error {
 		return err
 	}
 
-	base := a.banner(cfg, id, ln.Addr().String(), src, time.Since(started), eng)
+	lk.setVenue(a.banner(cfg, id, ln.Addr().String(), src, time.Since(started), eng))
 	linked := srv.LeafLinked() // what the banner says; linkCloud reports changes from here
+	lk.setCloud(linked, time.Now())
 	if cfg.Cloud != nil {
 		fmt.Fprintf(a.stdout, "  cloud link: %s (%s)\n", linkState(linked), cloudName(cfg.Cloud))
 	}
@@ -205,7 +207,7 @@ func (a *app) lan(ctx context.Context, args []string) error {
 	// is what was stored, whoever recorded it.
 	sub, err := nc.Subscribe(bus.AllSessions, func(m *nats.Msg) {
 		if e, err := bus.Decode(m.Data); err == nil {
-			a.show(e, base)
+			a.show(e, lk)
 		}
 	})
 	if err != nil {
@@ -244,7 +246,14 @@ func (a *app) lan(ctx context.Context, args []string) error {
 	g.Go(func() error { a.manual(gctx, eng, log); return nil })
 	if cfg.Cloud != nil {
 		g.Go(func() error {
-			a.linkCloud(gctx, srv, js, id.DJ, linked, log.With("part", "cloud"))
+			a.linkCloud(gctx, srv, js, id.DJ, linked, func(up bool) {
+				if lk.setCloud(up, time.Now()) {
+					reporter.Nudge()
+					if st, ok := eng.State(); ok && up {
+						a.printJoin(lk, st.ID)
+					}
+				}
+			}, log.With("part", "cloud"))
 			return nil
 		})
 	}
@@ -297,7 +306,7 @@ func cloudName(u *url.URL) string { return u.Scheme + "://" + u.Host + u.Path }
 // them when this DJ's link authenticates (bus/natsauth), and a DJ's
 // credentials have no right to the cloud's JetStream API beyond resetting
 // their own downlink consumer.
-func (a *app) linkCloud(ctx context.Context, srv *natsserver.Server, js jetstream.JetStream, dj string, linked bool, log *slog.Logger) {
+func (a *app) linkCloud(ctx context.Context, srv *natsserver.Server, js jetstream.JetStream, dj string, linked bool, changed func(up bool), log *slog.Logger) {
 	const maxBackoff = time.Minute
 	backoff, next, ready := time.Second, time.Time{}, false
 	tick := time.NewTicker(time.Second)
@@ -307,6 +316,7 @@ func (a *app) linkCloud(ctx context.Context, srv *natsserver.Server, js jetstrea
 			linked = up
 			fmt.Fprintf(a.stdout, "  cloud link: %s\n", linkState(up))
 			log.Info("cloud link", "up", up)
+			changed(up)
 		}
 		if linked && !ready && !time.Now().Before(next) {
 			actx, cancel := context.WithTimeout(ctx, 30*time.Second)
@@ -492,16 +502,27 @@ func (a *app) printConsole(base, sid, secret string) {
 	fmt.Fprintf(a.stdout, "\n  DJ console (keep it to yourself): %s/dj#s=%s&k=%s\n", base, sid, secret)
 }
 
+// printJoin prints where dancers join session sid, with a QR code of the
+// link the gateway hands out (the cloud's while it is up).
+func (a *app) printJoin(lk *links, sid string) {
+	w := a.stdout
+	for _, line := range lk.joinLines(sid) {
+		fmt.Fprintln(w, "  "+line)
+	}
+	if base := lk.dancerBase(); base != "" {
+		if qr, err := qrcode.New(base+"/s/"+sid, qrcode.Medium); err == nil {
+			fmt.Fprintln(w, qr.ToSmallString(false))
+		}
+	}
+}
+
 // show prints one stored event for the DJ.
-func (a *app) show(e bus.Event, base string) {
+func (a *app) show(e bus.Event, lk *links) {
 	w := a.stdout
 	switch e.Type {
 	case bus.TypeSessionStarted:
-		join := base + "/s/" + e.Session
-		fmt.Fprintf(w, "\nSession started. Dancers: %s\n", join)
-		if qr, err := qrcode.New(join, qrcode.Medium); err == nil {
-			fmt.Fprintln(w, qr.ToSmallString(false))
-		}
+		fmt.Fprintln(w, "\nSession started.")
+		a.printJoin(lk, e.Session)
 	case bus.TypeTrackPlayed:
 		t := e.Play.Track
 		extra := ""

@@ -172,6 +172,36 @@ function applySource(f) {
   }
   byId('source-text').textContent = text.trim();
   el.hidden = false;
+  applyLinks(Array.isArray(f.links) ? f.links : []);
+}
+
+/**
+ * The laptop's ways to the dancers: the venue's network and, linked to the
+ * cloud, the cloud (up or down, and since when).
+ * @param {Array<{name?: string, up?: boolean, url?: string, since?: string}>} links
+ */
+function applyLinks(links) {
+  const ul = byId('links');
+  ul.replaceChildren();
+  for (const l of links) {
+    const li = document.createElement('li');
+    const up = l.up === true;
+    li.dataset.up = String(up);
+    li.dataset.link = String(l.name || '');
+    const dot = document.createElement('span');
+    dot.className = 'source-dot';
+    dot.setAttribute('aria-hidden', 'true');
+    const label = l.name === 'cloud' ? 'Cloud' : 'Venue Wi-Fi';
+    const since = typeof l.since === 'string' ? Date.parse(l.since) : NaN;
+    let text = `${label}: ${up ? 'up' : 'down'}`;
+    if (!up && Number.isFinite(since)) text += ` since ${clock(since)}`;
+    if (up && l.url) text += ` · ${String(l.url)}`;
+    const span = document.createElement('span');
+    span.textContent = text;
+    li.append(dot, span);
+    ul.append(li);
+  }
+  ul.hidden = links.length === 0;
 }
 
 /** @param {Frame} f */

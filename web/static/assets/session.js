@@ -725,12 +725,24 @@ function setupActions() {
 
 function setupShare() {
   const dlg = /** @type {HTMLDialogElement} */ (byId('share'));
-  const url = location.origin + '/s/' + encodeURIComponent(sessionId);
+  // This page's own address until the server names a better one: a DJ
+  // linked to the cloud hands out the cloud's link (joinUrl), which works
+  // on mobile data too, and the QR code below carries the same.
+  let url = location.origin + '/s/' + encodeURIComponent(sessionId);
   const copy = byId('share-copy');
   const native = byId('share-native');
   byId('share-url').textContent = url;
   native.hidden = typeof navigator.share !== 'function';
   byId('share-btn').addEventListener('click', () => {
+    fetch('/api/sessions/' + encodeURIComponent(sessionId))
+      .then((r) => (r.ok ? r.json() : null))
+      .then((info) => {
+        if (info && typeof info.joinUrl === 'string' && /^https?:\/\//.test(info.joinUrl)) {
+          url = info.joinUrl;
+          byId('share-url').textContent = url;
+        }
+      })
+      .catch(() => {});
     const img = /** @type {HTMLImageElement} */ (byId('share-qr'));
     if (!img.getAttribute('src')) img.src = '/api/sessions/' + encodeURIComponent(sessionId) + '/qr.png';
     if (typeof dlg.showModal === 'function') dlg.showModal();
