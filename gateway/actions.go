@@ -181,7 +181,15 @@ func buildAction(c *conn, kind bus.ActionKind, id, playID, tempo, pollID string,
 }
 
 // action answers one dancer action: like, unlike, tempo, vote or thanks.
-func (g *Gateway) action(c *conn, f clientFrame, ref json.RawMessage, now time.Time) error {
+func (g *Gateway) action(c *conn, f clientFrame, ref json.RawMessage, now time.Time) (err error) {
+	dup := false
+	defer func() {
+		if errors.Is(err, errAlreadyAnswered) {
+			g.metrics.action(nil, dup)
+		} else {
+			g.metrics.action(err, false)
+		}
+	}()
 	if c.feed == nil {
 		return reject(codeNotSubscribed, "Open a session first: this connection follows none.")
 	}
@@ -196,7 +204,7 @@ func (g *Gateway) action(c *conn, f clientFrame, ref json.RawMessage, now time.T
 	if rj := g.limit(d, c, limitOf(a.Kind), now); rj != nil {
 		return rj
 	}
-	dup, err := g.take(c.feed, a)
+	dup, err = g.take(c.feed, a)
 	if err != nil {
 		return err
 	}
@@ -236,10 +244,14 @@ func (g *Gateway) take(f *feed, a bus.Action) (duplicate bool, err error) {
 // against the queue's own limit; the frame itself is answered ok.
 func (g *Gateway) likes(c *conn, f clientFrame, ref json.RawMessage, now time.Time) error {
 	if c.feed == nil {
-		return reject(codeNotSubscribed, "Open a session first: this connection follows none.")
+		rj := reject(codeNotSubscribed, "Open a session first: this connection follows none.")
+		g.metrics.action(rj, false)
+		return rj
 	}
 	if len(f.Items) == 0 || len(f.Items) > maxBatch {
-		return reject(codeBadRequest, "items must hold 1 to %d likes.", maxBatch)
+		rj := reject(codeBadRequest, "items must hold 1 to %d likes.", maxBatch)
+		g.metrics.action(rj, false)
+		return rj
 	}
 	d := g.dancers.acquire(c.clientID, now)
 	defer g.dancers.release(d)
@@ -248,6 +260,11 @@ func (g *Gateway) likes(c *conn, f clientFrame, ref json.RawMessage, now time.Ti
 	results := make([]itemResult, len(f.Items))
 	for i, it := range f.Items {
 		results[i] = g.likeItem(d, c, it, now)
+		if r := results[i]; r.OK {
+			g.metrics.action(nil, r.Duplicate)
+		} else {
+			g.metrics.refused(r.Code)
+		}
 	}
 	g.send(c, okFrame{Type: frameOK, Ref: ref, Results: results})
 	return errAlreadyAnswered

@@ -15,9 +15,11 @@ import (
 	"time"
 
 	"github.com/fasthttp/websocket"
+	"github.com/getsentry/sentry-go"
 	"github.com/gofiber/fiber/v2"
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pika-dj/pika/bus"
 	"github.com/pika-dj/pika/bus/cloud"
@@ -82,6 +84,22 @@ type Config struct {
 	// ActionsPerIPPerMinute caps dancer actions from one address, above
 	// the per-dancer limits; as high, for the same reason. Default 60000.
 	ActionsPerIPPerMinute int
+
+	// Metrics receives the gateway's Prometheus series (metrics.go,
+	// docs/operations.md): obs.NewRegistry() in the commands. nil: none.
+	// A registry takes one gateway.
+	Metrics prometheus.Registerer
+	// Sentry receives reports of panics in handlers (sentry.go). nil:
+	// sentry.CurrentHub(), which reports nothing until obs.Sentry ran.
+	Sentry *sentry.Hub
+	// PublicSentryDSN turns on POST /api/errors, through which the pages
+	// report their errors (scrubbed, then forwarded to this DSN), and the
+	// <meta name="pika-errors"> that tells the pages to. Empty: the pages
+	// report nothing and /api/errors answers 404.
+	PublicSentryDSN string
+	// Release and Environment stamp the pages' reports (the build version
+	// and PIKA_ENVIRONMENT), whatever a page claims.
+	Release, Environment string
 
 	Logger *slog.Logger     // nil discards
 	Now    func() time.Time // nil is time.Now
@@ -150,6 +168,8 @@ type Gateway struct {
 	hub       *hub
 	writers   *writers
 	dancers   *dancers
+	metrics   *metrics   // nil: no Config.Metrics
+	errors    *errTunnel // nil: no Config.PublicSentryDSN
 	tallySub  *nats.Subscription
 	sourceSub *nats.Subscription
 	ctx       context.Context
@@ -177,6 +197,16 @@ func New(cfg Config) (*Gateway, error) {
 	g.hub = &hub{js: cfg.JS, stream: cfg.Stream, actionsStream: cfg.ActionsStream, log: cfg.Logger, now: cfg.Now, publishTimeout: cfg.PublishTimeout,
 		ringLen: 256, grace: cfg.ListenerGrace, writers: g.writers, ctx: ctx, feeds: map[string]*feed{}}
 	g.dancers = newDancers(cfg.ActionsPerIPPerMinute)
+	var err error
+	if g.metrics, err = newMetrics(cfg.Metrics, g); err != nil {
+		cancel()
+		return nil, err
+	}
+	g.hub.metrics = g.metrics
+	if g.errors, err = newErrTunnel(cfg, g.log); err != nil {
+		cancel()
+		return nil, err
+	}
 	if err := g.listen(); err != nil {
 		cancel()
 		return nil, err

@@ -40,6 +40,8 @@ type hub struct {
 	tallies jetstream.KeyValue // the tallies bucket, opened on first use
 
 	dir *directory // the cloud's session directory; nil on the LAN
+
+	metrics *metrics // nil: none
 }
 
 // feed follows one session: two ordered consumers replay its events and its
@@ -259,6 +261,7 @@ func (h *hub) follow(ctx context.Context, f *feed, stream, filter string, mustEx
 // deliver folds one event into the feed and sends it to its sockets: as
 // stored, except a play that phones must not see (withheld).
 func (h *hub) deliver(f *feed, e bus.Event, raw []byte) {
+	start := time.Now() // for pika_gateway_fanout_seconds
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	paused := f.state.Paused
@@ -304,6 +307,9 @@ func (h *hub) deliver(f *feed, e bus.Event, raw []byte) {
 	}
 	f.ring = append(f.ring, ringEvent{seq: e.Seq, play: play, raw: out})
 	h.broadcastLocked(f, out, raw)
+	if len(f.conns) > 0 {
+		h.metrics.fannedOut(start)
+	}
 }
 
 // withheldFrame is an event as phones see it when they must not see what
@@ -560,6 +566,13 @@ func (h *hub) tick(evictAfter time.Duration) {
 			f.close()
 		}
 	}
+}
+
+// feedCount is how many sessions this gateway follows or is loading.
+func (h *hub) feedCount() int {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return len(h.feeds)
 }
 
 // loadedFeeds lists the feeds that have loaded.

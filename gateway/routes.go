@@ -1,6 +1,7 @@
 package gateway
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"io/fs"
@@ -23,6 +24,7 @@ import (
 // routes declares every route the gateway serves.
 func (g *Gateway) routes() {
 	a := g.app
+	a.Use(g.recoverPanics) // first: it guards every handler after it
 	a.Get("/ws", g.upgrade)
 	a.Get("/healthz", g.health)
 
@@ -37,6 +39,7 @@ func (g *Gateway) routes() {
 	// Before /sessions/:id, so "recent" is not taken for a session id.
 	g.historyRoutes(api)
 	g.accountRoutes(api)
+	g.errorRoutes(api)
 	api.Get("/sessions/:id", g.getSession)
 	api.Get("/sessions/:id/history", g.history)
 	api.Get("/sessions/:id/qr.png", g.qr)
@@ -86,6 +89,10 @@ func (g *Gateway) page(name string) fiber.Handler {
 		b, err := fs.ReadFile(g.cfg.Assets, name)
 		if err != nil {
 			return c.Status(fiber.StatusNotFound).SendString("Not found")
+		}
+		if g.errors != nil {
+			// Tells the page's error reporter that reports are wanted.
+			b = bytes.Replace(b, []byte("<head>"), errorsMeta, 1)
 		}
 		c.Set(fiber.HeaderCacheControl, "no-cache")
 		c.Type("html", "utf-8")

@@ -64,7 +64,16 @@ func (g *Gateway) serveWS(ws *websocket.Conn, ip string) {
 			break
 		}
 		done := make(chan int, 1)
-		go func() { done <- g.handleFrame(c, mt, data) }()
+		go func() {
+			// A panic in a handler ends this socket (1011), not the process.
+			defer func() {
+				if r := recover(); r != nil {
+					g.reportPanic("frame handler", r)
+					done <- closeInternal
+				}
+			}()
+			done <- g.handleFrame(c, mt, data)
+		}()
 		if k := <-done; k != 0 {
 			code, reason = k, closeReason(k)
 			break
@@ -76,6 +85,9 @@ func (g *Gateway) serveWS(ws *websocket.Conn, ip string) {
 	}
 	if c.feed != nil {
 		g.hub.unsubscribe(c.feed, c, c.clientID)
+	}
+	if code == closeTooSlow {
+		g.metrics.slowDrop()
 	}
 	// Flush what is queued unless the socket is being dropped for not
 	// reading (a write would only wait out its deadline).
@@ -140,6 +152,9 @@ func (g *Gateway) handleFrame(c *conn, mt int, data []byte) int {
 		// Every refused frame is answered (the page must learn why) while
 		// the socket's queue has room; a client that keeps flooding is
 		// closed after FloodClose of them.
+		if isAction(f.Type) {
+			g.metrics.action(reject(codeRateLimited, "flood"), false)
+		}
 		if c.limit.over >= g.cfg.FloodClose {
 			return closePolicy
 		}

@@ -113,9 +113,10 @@ func ReportPanic(hub *sentry.Hub, log *slog.Logger, what string, r any) {
 	if log != nil {
 		log.Error("panic", "in", what, "panic", Scrub(fmt.Sprint(r)))
 	}
-	hub.WithScope(func(s *sentry.Scope) {
-		s.SetTag("in", what)
-		s.SetLevel(sentry.LevelFatal)
-		hub.Recover(r)
-	})
+	// A clone: the hub is shared by every goroutine, and its scope stack
+	// is not meant for concurrent pushes.
+	h := hub.Clone()
+	h.Scope().SetTag("in", what)
+	h.Scope().SetLevel(sentry.LevelFatal)
+	h.Recover(r)
 }
