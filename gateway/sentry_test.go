@@ -195,4 +195,3 @@ func TestPageErrorTunnel(t *testing.T) {
 		t.Error("without a DSN the page is told reports are on")
 	}
 }
-
