@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/pika-dj/pika/bus/natsserver"
+	"github.com/pika-dj/pika/internal/testenv"
 )
 
 // gather returns each gauge as "name{label=value,...}" → value.
@@ -96,5 +97,52 @@ func TestCollector(t *testing.T) {
 	}
 	if _, ok := got["pika_nats_consumer_pending{consumer=(ephemeral),stream=EVENTS}"]; !ok || len(got) != 7 {
 		t.Errorf("want the ordered consumer summed as (ephemeral), 7 series in all: %v", got)
+	}
+}
+
+// TestCollectorCluster: in a three-node cluster with an R3 stream, each
+// consumer is reported by its leader alone, so sum() over the nodes is
+// the consumer's own count.
+func TestCollectorCluster(t *testing.T) {
+	nodes := testenv.Cloud(t, nil)
+	regs := make([]*prometheus.Registry, len(nodes))
+	for i, n := range nodes {
+		regs[i] = prometheus.NewRegistry()
+		regs[i].MustRegister(natsserver.NewCollector(n))
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	nc, js := clientOf(t, nodes[0])
+	defer nc.Close()
+	createR3(t, js, "R3", "r3.>")
+	st, err := js.Stream(ctx, "R3")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		if _, err := js.Publish(ctx, "r3.x", []byte("{}")); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := st.CreateOrUpdateConsumer(ctx, jetstream.ConsumerConfig{Durable: "persister", AckPolicy: jetstream.AckExplicitPolicy}); err != nil {
+		t.Fatal(err)
+	}
+	const series = "pika_nats_consumer_pending{consumer=persister,stream=R3}"
+	testenv.Eventually(t, 20*time.Second, "the consumer reported once across the nodes", func() bool {
+		sum, reporters := 0.0, 0
+		for _, reg := range regs {
+			if v, ok := gather(t, reg)[series]; ok {
+				sum += v
+				reporters++
+			}
+		}
+		return reporters == 1 && sum == 5
+	})
+	total := 0.0
+	for _, reg := range regs {
+		total += gather(t, reg)["pika_nats_connections{}"]
+	}
+	if total < 1 {
+		t.Errorf("connections across the nodes: %v", total)
 	}
 }
