@@ -143,6 +143,7 @@ func gatewaySettings() []setting {
 		{flag: "public-url", env: "PIKA_PUBLIC_URL", usage: "the URL dancers use, the base of links and QR codes, e.g. https://pika.example.com (default: taken from each request's Host)"},
 		{flag: "cors-origin", env: "CORS_ORIGIN", usage: "Access-Control-Allow-Origin for /api (default: none, same origin only)"},
 		{flag: "id", env: "PIKA_GATEWAY_ID", usage: "this gateway's name in presence reports, unique among the gateways: the DJ side keeps one report per name (default: gw-<host name>-<random>, new at each start)"},
+		{flag: "drain-notice", env: "PIKA_DRAIN_NOTICE", def: "3s", usage: "on SIGTERM, how long /healthz says \"draining\" (503) before the phones are told to reconnect elsewhere: longer than the load balancer's health-check interval; 0s closes them at once"},
 		{flag: "sentry-dsn", env: "SENTRY_DSN", usage: "Sentry DSN for error reports; checked, not used yet (issue 8 wires Sentry) (default: none)"},
 		{flag: "log-level", env: "PIKA_LOG_LEVEL", def: "info", usage: "debug, info, warn or error"},
 	}
@@ -157,6 +158,7 @@ type gatewayConfig struct {
 	PublicURL   string
 	CORSOrigin  string
 	ID          string
+	DrainNotice time.Duration
 	SentryDSN   string
 	LogLevel    string
 }
@@ -212,6 +214,11 @@ func parseGateway(args []string, getenv func(string) string, help io.Writer, new
 		cfg.ID = newID()
 	} else if len(cfg.ID) > 64 || strings.ContainsAny(cfg.ID, " \t\r\n.*>") {
 		badf("--id/PIKA_GATEWAY_ID %q: 1 to 64 characters, no spaces, dots or wildcards", cfg.ID)
+	}
+	if d, err := time.ParseDuration(strings.TrimSpace(v["drain-notice"])); err != nil || d < 0 || d > time.Minute {
+		badf("--drain-notice/PIKA_DRAIN_NOTICE %q: a duration from 0s to 1m, e.g. 3s", v["drain-notice"])
+	} else {
+		cfg.DrainNotice = d
 	}
 	if cfg.SentryDSN != "" {
 		// A DSN is https://<key>@<host>/<project>; the message never shows

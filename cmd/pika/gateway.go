@@ -27,8 +27,9 @@ import (
 // It starts serving at once, whether or not the cluster answers (a rolling
 // deploy may start gateways before the nodes): /healthz answers 503 until
 // JetStream does, so the load balancer sends no dancers meanwhile.
-// SIGTERM or Ctrl-C drains: every socket is told to reconnect (to another
-// gateway) before the process exits.
+// SIGTERM or Ctrl-C drains: /healthz says "draining" for the notice, so the
+// load balancer sends no new dancers, then every socket is told to
+// reconnect (to another gateway) before the process exits.
 func (a *app) gateway(ctx context.Context, args []string) error {
 	cfg, err := parseGateway(args, a.getenv, a.stdout, defaultGatewayID)
 	if errors.Is(err, errHelp) {
@@ -79,11 +80,12 @@ func (a *app) gateway(ctx context.Context, args []string) error {
 		if a.stopSignals != nil {
 			a.stopSignals() // a second Ctrl-C ends the process at once
 		}
-		log.Info("stopping: telling phones to reconnect to another gateway")
-		// Within the 10 s a container platform usually waits after SIGTERM.
-		sctx, cancel := context.WithTimeout(context.Background(), 8*time.Second)
+		log.Info("stopping: draining, then telling phones to reconnect to another gateway", "notice", cfg.DrainNotice)
+		// The sockets' closing gets 8 s after the notice: together within
+		// what a container platform is told to wait after SIGTERM.
+		sctx, cancel := context.WithTimeout(context.Background(), cfg.DrainNotice+8*time.Second)
 		defer cancel()
-		return gw.Shutdown(sctx)
+		return gw.Drain(sctx, cfg.DrainNotice)
 	})
 	err = g.Wait()
 	if errors.Is(err, context.Canceled) {

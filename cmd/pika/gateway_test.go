@@ -6,6 +6,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
 )
 
 // TestGatewayConfig: `pika gateway`'s settings, their defaults, and their
@@ -18,7 +19,7 @@ func TestGatewayConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if cfg.Addr != ":3000" || cfg.NATS.User != "gateway" || cfg.ID != "gw-test-1" || cfg.LogLevel != "info" || cfg.DatabaseURL != "" {
+	if cfg.Addr != ":3000" || cfg.NATS.User != "gateway" || cfg.ID != "gw-test-1" || cfg.LogLevel != "info" || cfg.DatabaseURL != "" || cfg.DrainNotice != 3*time.Second {
 		t.Fatalf("defaults: %+v", cfg)
 	}
 	env["PORT"], env["PIKA_GATEWAY_ID"], env["CORS_ORIGIN"] = "8080", "gateway-2", "https://pika.example.com"
@@ -39,19 +40,19 @@ func TestGatewayConfig(t *testing.T) {
 
 	_, err = parseGateway([]string{"--port", "x", "--listen", "nope", "--nats-url", "http://n1", "--nats-user", "svc", "--nats-password", "",
 		"--database-url", "mysql://u:dbsecret@h/db", "--public-url", "ftp://x", "--id", "a.b", "--sentry-dsn", "https://o1.ingest.sentry.io/42",
-		"--log-level", "loud"}, func(string) string { return "" }, io.Discard, id)
+		"--log-level", "loud", "--drain-notice", "5m"}, func(string) string { return "" }, io.Discard, id)
 	var ue usageError
 	if !errors.As(err, &ue) {
 		t.Fatalf("want a usage error, got %v", err)
 	}
 	for _, want := range []string{`--port/PORT "x"`, `--listen/PIKA_LISTEN "nope"`, "--nats-url/PIKA_NATS_URL", `required to connect as "svc"`,
-		"--database-url/DATABASE_URL", "--public-url/PIKA_PUBLIC_URL", `--id/PIKA_GATEWAY_ID "a.b"`, "--sentry-dsn/SENTRY_DSN", "--log-level/PIKA_LOG_LEVEL"} {
+		"--database-url/DATABASE_URL", "--public-url/PIKA_PUBLIC_URL", `--id/PIKA_GATEWAY_ID "a.b"`, "--sentry-dsn/SENTRY_DSN", "--log-level/PIKA_LOG_LEVEL", "--drain-notice/PIKA_DRAIN_NOTICE"} {
 		if !strings.Contains(err.Error(), want) {
 			t.Errorf("error lacks %q:\n%v", want, err)
 		}
 	}
-	if n := strings.Count(err.Error(), "\n  "); n != 9 {
-		t.Errorf("%d problem lines, want 9:\n%v", n, err)
+	if n := strings.Count(err.Error(), "\n  "); n != 10 {
+		t.Errorf("%d problem lines, want 10:\n%v", n, err)
 	}
 	if strings.Contains(err.Error(), "dbsecret") {
 		t.Errorf("the database password was printed:\n%v", err)
@@ -63,7 +64,7 @@ func TestGatewayConfig(t *testing.T) {
 		t.Fatalf("--help: %v", err)
 	}
 	for _, want := range []string{"PORT", "[default 3000]", "PIKA_LISTEN", "PIKA_NATS_URL", "PIKA_NATS_USER", "[default gateway]", "PIKA_NATS_PASSWORD",
-		"DATABASE_URL", "PIKA_PUBLIC_URL", "CORS_ORIGIN", "PIKA_GATEWAY_ID", "SENTRY_DSN", "issue 8", "PIKA_LOG_LEVEL"} {
+		"DATABASE_URL", "PIKA_PUBLIC_URL", "CORS_ORIGIN", "PIKA_GATEWAY_ID", "PIKA_DRAIN_NOTICE", "[default 3s]", "SENTRY_DSN", "issue 8", "PIKA_LOG_LEVEL"} {
 		if !strings.Contains(help.String(), want) {
 			t.Errorf("help lacks %q:\n%s", want, help.String())
 		}
