@@ -102,7 +102,8 @@ func (t *errTunnel) forward(ctx context.Context, env []byte) error {
 	return nil
 }
 
-// errorsMeta is what a page gets in its <head> when the tunnel is on: the
-// reporter snippet (assets/errors.js) looks for it before loading
-// anything.
-var errorsMeta = []byte(`<head><meta name="pika-errors" content="on">`)
+// errorsScript is added to each page's <head> when the tunnel is on: the
+// page then loads assets/errors.js (a few hundred bytes, first among its
+// modules so it sees the others' errors), which loads the reporter only
+// after an error. Without a DSN pages carry nothing of it.
+var errorsScript = []byte(`<head><script type="module" src="/assets/errors.js"></script>`)

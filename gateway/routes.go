@@ -91,8 +91,8 @@ func (g *Gateway) page(name string) fiber.Handler {
 			return c.Status(fiber.StatusNotFound).SendString("Not found")
 		}
 		if g.errors != nil {
-			// Tells the page's error reporter that reports are wanted.
-			b = bytes.Replace(b, []byte("<head>"), errorsMeta, 1)
+			// The page reports its errors (see errorsScript).
+			b = bytes.Replace(b, []byte("<head>"), errorsScript, 1)
 		}
 		c.Set(fiber.HeaderCacheControl, "no-cache")
 		c.Type("html", "utf-8")

@@ -2,9 +2,13 @@ package gateway
 
 import (
 	"bytes"
+	"context"
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -177,7 +181,7 @@ func TestPageErrorTunnel(t *testing.T) {
 		t.Errorf("no 429 after %d reports from one address", errorsPerIPPerMin+1)
 	}
 	_, _, page := testenv.Request(t, "GET", e.url+"/s/01JD2Z8Q3N4M5P6R7S8T9V0W1X", "")
-	if !bytes.Contains(page, []byte(`<meta name="pika-errors" content="on">`)) {
+	if !bytes.Contains(page, errorsScript[len("<head>"):]) {
 		t.Errorf("the dancer page is not told reports are on:\n%.300s", page)
 	}
 
@@ -191,7 +195,56 @@ func TestPageErrorTunnel(t *testing.T) {
 		t.Errorf("without a DSN /api/errors answers %d, want 404", resp.StatusCode)
 	}
 	_, _, page = testenv.Request(t, "GET", off.url+"/s/01JD2Z8Q3N4M5P6R7S8T9V0W1X", "")
-	if bytes.Contains(page, []byte("pika-errors")) {
+	if bytes.Contains(page, []byte("errors.js")) {
 		t.Error("without a DSN the page is told reports are on")
+	}
+}
+
+// TestPageReporter runs the pages' reporter (web/static/assets/report.js)
+// in node against a real gateway: the envelope it builds goes through
+// /api/errors to the fake Sentry, with the error, its frames, the page's
+// path without the fragment's DJ secret, and our release. (The host here
+// is 127.0.0.1, so it is scrubbed too.)
+func TestPageReporter(t *testing.T) {
+	node := testenv.Need(t, "node")
+	fake := newFakeSentry(t)
+	e := newEnv(t, func(c *Config) {
+		c.PublicSentryDSN, c.Release, c.Environment = fake.dsn, "pika@1.2.3-test", "production"
+	})
+	report, err := filepath.Abs("../web/static/assets/report.js")
+	if err != nil {
+		t.Fatal(err)
+	}
+	script := `
+globalThis.location = new URL(process.argv[2] + '/dj?x=1#s=01JD2Z8Q3N4M5P6R7S8T9V0W1X&k=` + leakSecret + `');
+const realFetch = fetch;
+globalThis.fetch = async (u, o) => {
+  const r = await realFetch(new URL(u, location.href), o);
+  if (r.status !== 204) { console.error('status', r.status); process.exit(1); }
+  return r;
+};
+const { report } = await import(process.argv[3]);
+function deep() { throw new TypeError('cannot read x of ` + leakClient + `'); }
+try { deep(); } catch (err) { await report(err); }
+`
+	path := filepath.Join(t.TempDir(), "report.mjs")
+	if err := os.WriteFile(path, []byte(script), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, node, path, e.url, "file://"+report).CombinedOutput()
+	if err != nil {
+		t.Fatalf("node: %v\n%s", err, out)
+	}
+	got := fake.envelopes(t, 1)[0]
+	for _, want := range []string{`"type":"TypeError"`, `cannot read x of [id]`, `"function":"deep"`, `"release":"pika@1.2.3-test"`, `"url":"http://[ip]:` + e.url[strings.LastIndexByte(e.url, ':')+1:] + `/dj"`} {
+		if !strings.Contains(got, want) {
+			t.Errorf("the page's report lacks %s:\n%s", want, got)
+		}
+	}
+	assertNoLeak(t, "the page's report", got)
+	if strings.Contains(got, "x=1") || strings.Contains(got, "#s=") {
+		t.Errorf("the page's report holds the query or fragment:\n%s", got)
 	}
 }
