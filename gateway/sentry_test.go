@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/gofiber/fiber/v2"
+	"github.com/gorilla/websocket"
 
 	"github.com/pika-dj/pika/internal/obs"
 	"github.com/pika-dj/pika/internal/testenv"
@@ -247,4 +248,53 @@ try { deep(); } catch (err) { await report(err); }
 	if strings.Contains(got, "x=1") || strings.Contains(got, "#s=") {
 		t.Errorf("the page's report holds the query or fragment:\n%s", got)
 	}
+}
+
+// TestFrameHandlerPanic: a panic while answering a dancer's frame closes
+// that socket with 1011 and is reported; the gateway serves the others.
+func TestFrameHandlerPanic(t *testing.T) {
+	fake := newFakeSentry(t)
+	hub, err := obs.NewSentryHub(obs.SentryOptions{DSN: fake.dsn, Release: "pika@1.2.3-test", Environment: "staging"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, func(c *Config) { c.Sentry = hub })
+	broken, fine := e.startSession("DJ"), e.startSession("DJ")
+	victim, other := e.dial(), e.dial()
+	victim.subscribeAs(leakClient, broken, nil)
+	other.subscribeAs("c-other-phone-1", fine, nil)
+	play := e.play(broken, "A", "B")
+	victim.expect("track.played")
+	// Break the session's action store, so storing the next action
+	// panics (outside any lock: take reads it after f.mu, which orders
+	// this write before that read).
+	f := e.gw.hub.followed(broken)
+	f.mu.Lock()
+	store := f.store
+	f.store = nil
+	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		f.store = store
+		f.mu.Unlock()
+	}()
+	victim.send(frame{"type": "like", "ref": "x", "playId": play.ID})
+	for {
+		_, err := victim.next(5 * time.Second)
+		if err == nil {
+			continue
+		}
+		if !websocket.IsCloseError(err, closeInternal) {
+			t.Fatalf("the panicking socket ended with %v, want %d", err, closeInternal)
+		}
+		break
+	}
+	e.play(fine, "C", "D")
+	other.expect("track.played")
+	hub.Flush(10 * time.Second)
+	env := fake.envelopes(t, 1)[0]
+	if !strings.Contains(env, `"in":"frame handler"`) || !strings.Contains(env, `"release":"pika@1.2.3-test"`) {
+		t.Errorf("report lacks the place or the release:\n%.2000s", env)
+	}
+	assertNoLeak(t, "the frame handler's report", env)
 }
