@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/pika-dj/pika/bus"
+	"github.com/pika-dj/pika/internal/testenv"
 )
 
 // scrape GETs /metrics through promhttp, as Prometheus would, and returns
@@ -99,14 +100,10 @@ func TestMetricsMove(t *testing.T) {
 	}
 
 	var after map[string]float64
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	testenv.Eventually(t, 10*time.Second, "the slow phone counted as dropped and gone", func() bool {
 		after = scrape(t, reg)
-		if after["pika_gateway_slow_consumer_drops_total"] >= 1 && after["pika_gateway_sockets"] == 3 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+		return after["pika_gateway_slow_consumer_drops_total"] >= 1 && after["pika_gateway_sockets"] == 3
+	})
 	for name, want := range map[string]float64{
 		"pika_gateway_sockets":                                       3,
 		"pika_gateway_sessions":                                      1,
