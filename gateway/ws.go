@@ -153,7 +153,7 @@ func (g *Gateway) handleFrame(c *conn, mt int, data []byte) int {
 		// the socket's queue has room; a client that keeps flooding is
 		// closed after FloodClose of them.
 		if isAction(f.Type) {
-			g.metrics.action(reject(codeRateLimited, "flood"), false)
+			g.metrics.refused(codeRateLimited)
 		}
 		if c.limit.over >= g.cfg.FloodClose {
 			return closePolicy
