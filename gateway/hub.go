@@ -41,6 +41,8 @@ type hub struct {
 
 	dir *directory // the cloud's session directory; nil on the LAN
 
+	watchEvery time.Duration // how often feeds check their followers (watchFeed); 0: the default
+
 	metrics *metrics // nil: none
 }
 
@@ -56,8 +58,9 @@ type feed struct {
 	ready chan struct{} // closed once the events and actions stored at creation are folded
 	err   error         // set before ready is closed if loading failed
 
-	mu        sync.Mutex // guards the fields below
-	stops     []func()   // the consumers' stops
+	mu        sync.Mutex  // guards the fields below
+	stops     []func()    // the consumers' stops
+	followers []*follower // the ordered consumers, checked by watchFeed
 	state     bus.SessionState
 	crowd     *bus.Crowd
 	plays     []bus.PlayedTrack   // every play, oldest first, as corrected
@@ -194,6 +197,12 @@ func (h *hub) start(f *feed) {
 	if err != nil {
 		f.close()
 		f.err = err
+	} else {
+		wctx, stop := context.WithCancel(h.ctx)
+		f.mu.Lock()
+		f.stops = append(f.stops, stop)
+		f.mu.Unlock()
+		go h.watchFeed(wctx, f)
 	}
 	close(f.ready)
 }
@@ -219,36 +228,29 @@ func (h *hub) follow(ctx context.Context, f *feed, stream, filter string, mustEx
 	default:
 		target = last.Sequence
 	}
-	cons, err := st.OrderedConsumer(ctx, jetstream.OrderedConsumerConfig{
-		FilterSubjects: []string{filter},
-		DeliverPolicy:  jetstream.DeliverAllPolicy,
-	})
-	if err != nil {
-		return fmt.Errorf("gateway: follow %s in %s: %w", filter, stream, err)
-	}
 	caught := make(chan struct{})
 	var once sync.Once
 	if target == 0 {
 		once.Do(func() { close(caught) })
 	}
-	cc, err := cons.Consume(func(msg jetstream.Msg) {
-		meta, err := msg.Metadata()
-		if err != nil {
-			h.log.Error("message without metadata", "session", f.sid, "stream", stream, "err", err)
-			return
-		}
-		handle(msg.Data(), msg.Subject())
-		if meta.Sequence.Stream >= target {
+	fl := &follower{stream: stream, filter: filter}
+	fl.handle = func(data []byte, subject string) {
+		handle(data, subject)
+		// consume records the sequence before calling this: loaded once
+		// the message that was last when the feed started is handled.
+		fl.mu.Lock()
+		done := fl.delivered >= target
+		fl.mu.Unlock()
+		if done {
 			once.Do(func() { close(caught) })
 		}
-	}, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
-		h.log.Warn("session consumer", "session", f.sid, "stream", stream, "err", err)
-	}))
-	if err != nil {
-		return fmt.Errorf("gateway: consume %s in %s: %w", filter, stream, err)
+	}
+	if err := h.consume(ctx, f, fl, st, 0); err != nil {
+		return err
 	}
 	f.mu.Lock()
-	f.stops = append(f.stops, cc.Stop)
+	f.stops = append(f.stops, fl.stop)
+	f.followers = append(f.followers, fl)
 	f.mu.Unlock()
 	select {
 	case <-caught:

@@ -56,7 +56,7 @@ const (
 	DefaultBatch       = 500
 	DefaultMaxWait     = 200 * time.Millisecond
 	DefaultAckWait     = 10 * time.Second
-	DefaultDiscover    = 30 * time.Second
+	DefaultDiscover    = 5 * time.Second // a DJ's first night in the cloud waits at most this for its rows; one STREAM.NAMES request
 	DefaultWriteTimout = 15 * time.Second
 )
 
