@@ -20,64 +20,14 @@ import (
 	"github.com/pika-dj/pika/persister"
 )
 
-// setting is one row of the configuration table: every setting has a flag
-// and an environment variable, and a flag wins over the environment. The
-// existing deployment's names (PORT, DATABASE_URL, CORS_ORIGIN, SENTRY_DSN)
-// are kept as they are; the rest are PIKA_….
-type setting struct {
-	flag, env string
-	def       string // shown in help; "" = none
-	usage     string
-	isBool    bool
-}
-
-// lanSettings is the table for `pika lan`. Later commands extend it.
-func lanSettings() []setting {
-	return []setting{
-		{flag: "addr", env: "PIKA_ADDR", def: ":3000", usage: "address to serve on; :3000 is every interface (phones can join), 127.0.0.1:3000 this laptop only (public Wi-Fi)"},
-		{flag: "port", env: "PORT", usage: "port to serve on, if --addr/PIKA_ADDR is not given (the existing deployment's name)"},
-		{flag: "data", env: "PIKA_DATA", def: defaultDataDir(), usage: "folder where Pika! keeps its events, DJ id and reading positions"},
-		{flag: "source", env: "PIKA_SOURCE", usage: "the DJ program to follow: " + auto.IDs(auto.All()) + " (default: the one found on this computer that was used last; `pika detect` shows what was found)"},
-		{flag: "watch", env: "PIKA_WATCH", usage: "with --source, where that program's files are; alone, a history file (M3U/M3U8, VirtualDJ) or a folder of them to play from"},
-		{flag: "ignore-decks", env: "PIKA_IGNORE_DECKS", usage: "decks never announced, comma-separated as your DJ program names them, e.g. 3,4 when those decks only play samples"},
-		{flag: "min-audible", env: "PIKA_MIN_AUDIBLE", def: "5s", usage: "how long a deck must be heard (fader up, playing) before it is announced, for programs that report faders (Engine DJ, VirtualDJ's Network Control)"},
-		{flag: "source-listen", env: "PIKA_SOURCE_LISTEN", usage: "where a source that is sent plays listens, e.g. Traktor's broadcast (default 127.0.0.1:8000)"},
-		{flag: "import", env: "PIKA_IMPORT", isBool: true, def: "false", usage: "bring in the entries already in a history file the first time it is seen (otherwise only new plays count)"},
-		{flag: "dj-name", env: "PIKA_DJ_NAME", def: "DJ", usage: "your name, as dancers see it"},
-		{flag: "demo", env: "PIKA_DEMO", isBool: true, def: "false", usage: "play a built-in list of tracks, into a temporary data folder (never the real one)"},
-		{flag: "demo-every", env: "PIKA_DEMO_EVERY", def: "20s", usage: "time between demo tracks"},
-		{flag: "public-url", env: "PIKA_PUBLIC_URL", usage: "the URL phones use, printed and put in QR codes (default http://<this laptop's LAN address>:<port>)"},
-		{flag: "cors-origin", env: "CORS_ORIGIN", usage: "Access-Control-Allow-Origin for /api (empty: same origin only)"},
-		{flag: "database-url", env: "DATABASE_URL", usage: "PostgreSQL to keep the history in, e.g. postgres://pika@localhost/pika (default: none; LAN mode needs no PostgreSQL)"},
-		{flag: "log-level", env: "PIKA_LOG_LEVEL", def: "info", usage: "debug, info, warn or error"},
-		{flag: "actions-per-ip", env: "PIKA_ACTIONS_PER_IP", def: "60000", usage: "dancer actions a minute from one network address: only a high ceiling against floods, because a venue can put 2,000 phones behind one address (limits per dancer come first)"},
-		{flag: "pprof", env: "PIKA_PPROF", usage: "serve Go's profiler (/debug/pprof/) on this loopback address, e.g. 127.0.0.1:6060; never on the dancers' port (default: off)"},
-		{flag: "cloud", env: "PIKA_CLOUD_URL", usage: "link this laptop to the Pika! cloud at this wss:// URL (wss://host[:port][/path]), so dancers can follow from anywhere; everything here keeps working when the link is down (default: none, LAN only)"},
-		{flag: "cloud-token", env: "PIKA_CLOUD_TOKEN", usage: "your API token (pika_…) for --cloud; required with it"},
-	}
-}
-
-// persisterSettings is the table for `pika persister`.
-func persisterSettings() []setting {
-	return []setting{
-		{flag: "nats-url", env: "PIKA_NATS_URL", usage: "NATS server(s) holding the DJs' streams, comma-separated, e.g. nats://127.0.0.1:4222 (required)"},
-		{flag: "nats-user", env: "PIKA_NATS_USER", def: "persister", usage: "user to connect to NATS as (the cloud's `pika nats` knows \"persister\"); --nats-user= (empty) connects without credentials, for a bus that checks none"},
-		{flag: "nats-password", env: "PIKA_NATS_PASSWORD", usage: "the NATS user's password (the node's PIKA_NATS_PERSISTER_PASSWORD); required with a user; prefer the variable: flags show in ps"},
-		{flag: "database-url", env: "DATABASE_URL", usage: "PostgreSQL to write to, e.g. postgres://pika@db/pika (required)"},
-		{flag: "streams", env: "PIKA_STREAMS", usage: "streams to persist, comma-separated, e.g. DJ_x,ACT_x,CLOUD_DJ_x (default: every DJ_, ACT_, CLOUD_DJ_, CLOUD_ACT_ and CLOUD_CROWD_ stream, looked for every 30 s)"},
-		{flag: "metrics-addr", env: "PIKA_METRICS_ADDR", usage: "address to serve Prometheus metrics on at /metrics, e.g. :9102 (default: off)"},
-		{flag: "log-level", env: "PIKA_LOG_LEVEL", def: "info", usage: "debug, info, warn or error"},
-	}
-}
-
 // persisterConfig is `pika persister`'s effective configuration.
 type persisterConfig struct {
 	NATSURL     string
 	NATS        natsCreds
 	DatabaseURL string
 	Streams     []string // empty: discover
-	MetricsAddr string
 	LogLevel    string
+	Obs         obsConfig
 }
 
 // parsePersister builds and validates `pika persister`'s configuration.
@@ -89,7 +39,7 @@ func parsePersister(args []string, getenv func(string) string, help io.Writer) (
 	var bad []string
 	badf := func(format string, a ...any) { bad = append(bad, fmt.Sprintf(format, a...)) }
 	cfg := persisterConfig{NATSURL: strings.TrimSpace(v["nats-url"]), DatabaseURL: strings.TrimSpace(v["database-url"]),
-		MetricsAddr: strings.TrimSpace(v["metrics-addr"]), LogLevel: strings.ToLower(v["log-level"])}
+		LogLevel: strings.ToLower(v["log-level"])}
 	if cfg.NATSURL == "" {
 		badf("--nats-url/PIKA_NATS_URL: required, e.g. nats://127.0.0.1:4222")
 	} else if err := checkNATSURLs(cfg.NATSURL); err != nil {
@@ -113,40 +63,12 @@ func parsePersister(args []string, getenv func(string) string, help io.Writer) (
 		}
 		cfg.Streams = append(cfg.Streams, s)
 	}
-	if cfg.MetricsAddr != "" {
-		if _, port, err := net.SplitHostPort(cfg.MetricsAddr); err != nil {
-			badf("--metrics-addr/PIKA_METRICS_ADDR %q: must be host:port, e.g. :9102", cfg.MetricsAddr)
-		} else if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
-			badf("--metrics-addr/PIKA_METRICS_ADDR %q: bad port", cfg.MetricsAddr)
-		}
-	}
-	switch cfg.LogLevel {
-	case "debug", "info", "warn", "error":
-	default:
-		badf("--log-level/PIKA_LOG_LEVEL %q: must be debug, info, warn or error", cfg.LogLevel)
-	}
+	cfg.Obs = parseObs(v, badf)
+	checkLogLevel(cfg.LogLevel, badf)
 	if len(bad) > 0 {
 		return cfg, usageError{"pika persister: bad configuration:\n  " + strings.Join(bad, "\n  ")}
 	}
 	return cfg, nil
-}
-
-// gatewaySettings is the table for `pika gateway`, a cloud gateway.
-func gatewaySettings() []setting {
-	return []setting{
-		{flag: "port", env: "PORT", def: "3000", usage: "port to serve dancers and the REST API on, every interface (the hosting platform's name)"},
-		{flag: "listen", env: "PIKA_LISTEN", usage: "host:port to serve on instead, e.g. 127.0.0.1:3000 behind a proxy on the same machine (default: :PORT)"},
-		{flag: "nats-url", env: "PIKA_NATS_URL", usage: "the cloud's NATS nodes, comma-separated, e.g. nats://nats-1:4222,nats://nats-2:4222,nats://nats-3:4222 (required)"},
-		{flag: "nats-user", env: "PIKA_NATS_USER", def: "gateway", usage: "user to connect to NATS as; --nats-user= (empty) connects without credentials, for nodes that check none"},
-		{flag: "nats-password", env: "PIKA_NATS_PASSWORD", usage: "the NATS user's password (the nodes' PIKA_NATS_GATEWAY_PASSWORD); required with a user; prefer the variable: flags show in ps"},
-		{flag: "database-url", env: "DATABASE_URL", usage: "PostgreSQL with the DJ accounts and the history (journals, profiles, charts), e.g. postgres://pika@db/pika (default: none; those endpoints answer 503)"},
-		{flag: "public-url", env: "PIKA_PUBLIC_URL", usage: "the URL dancers use, the base of links and QR codes, e.g. https://pika.example.com (default: taken from each request's Host)"},
-		{flag: "cors-origin", env: "CORS_ORIGIN", usage: "Access-Control-Allow-Origin for /api (default: none, same origin only)"},
-		{flag: "id", env: "PIKA_GATEWAY_ID", usage: "this gateway's name in presence reports, unique among the gateways: the DJ side keeps one report per name (default: gw-<host name>-<random>, new at each start)"},
-		{flag: "drain-notice", env: "PIKA_DRAIN_NOTICE", def: "3s", usage: "on SIGTERM, how long /healthz says \"draining\" (503) before the phones are told to reconnect elsewhere: longer than the load balancer's health-check interval; 0s closes them at once"},
-		{flag: "sentry-dsn", env: "SENTRY_DSN", usage: "Sentry DSN for error reports; checked, not used yet (issue 8 wires Sentry) (default: none)"},
-		{flag: "log-level", env: "PIKA_LOG_LEVEL", def: "info", usage: "debug, info, warn or error"},
-	}
 }
 
 // gatewayConfig is `pika gateway`'s effective configuration.
@@ -159,8 +81,8 @@ type gatewayConfig struct {
 	CORSOrigin  string
 	ID          string
 	DrainNotice time.Duration
-	SentryDSN   string
 	LogLevel    string
+	Obs         obsConfig
 }
 
 // parseGateway builds and validates `pika gateway`'s configuration. newID
@@ -175,7 +97,7 @@ func parseGateway(args []string, getenv func(string) string, help io.Writer, new
 	cfg := gatewayConfig{NATSURL: strings.TrimSpace(v["nats-url"]), DatabaseURL: strings.TrimSpace(v["database-url"]),
 		NATS:      natsCreds{User: strings.TrimSpace(v["nats-user"]), Password: v["nats-password"]},
 		PublicURL: strings.TrimRight(strings.TrimSpace(v["public-url"]), "/"), CORSOrigin: strings.TrimSpace(v["cors-origin"]),
-		ID: strings.TrimSpace(v["id"]), SentryDSN: strings.TrimSpace(v["sentry-dsn"]), LogLevel: strings.ToLower(v["log-level"])}
+		ID: strings.TrimSpace(v["id"]), LogLevel: strings.ToLower(v["log-level"])}
 
 	if p := strings.TrimSpace(v["port"]); p != "" {
 		if n, err := strconv.Atoi(p); err != nil || n < 0 || n > 65535 {
@@ -220,19 +142,8 @@ func parseGateway(args []string, getenv func(string) string, help io.Writer, new
 	} else {
 		cfg.DrainNotice = d
 	}
-	if cfg.SentryDSN != "" {
-		// A DSN is https://<key>@<host>/<project>; the message never shows
-		// it, as the key is a credential.
-		u, err := url.Parse(cfg.SentryDSN)
-		if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || u.User == nil || strings.Trim(u.Path, "/") == "" {
-			badf("--sentry-dsn/SENTRY_DSN: not a Sentry DSN like https://<key>@<host>/<project>")
-		}
-	}
-	switch cfg.LogLevel {
-	case "debug", "info", "warn", "error":
-	default:
-		badf("--log-level/PIKA_LOG_LEVEL %q: must be debug, info, warn or error", cfg.LogLevel)
-	}
+	cfg.Obs = parseObs(v, badf)
+	checkLogLevel(cfg.LogLevel, badf)
 	if len(bad) > 0 {
 		return cfg, usageError{"pika gateway: bad configuration:\n  " + strings.Join(bad, "\n  ")}
 	}
@@ -316,6 +227,7 @@ type lanConfig struct {
 	// its user ("dj") and password (the API token): what the embedded
 	// server links to.
 	Cloud *url.URL
+	Obs   obsConfig
 }
 
 // cloudUser is the user name of every DJ's leaf link: the cloud tells DJs
@@ -325,6 +237,32 @@ const cloudUser = "dj"
 // parseSettings resolves each setting: flag, else environment, else
 // default. It reports every bad value, one line each.
 func parseSettings(name string, table []setting, args []string, getenv func(string) string, help io.Writer) (map[string]string, error) {
+	r, err := resolveSettings(name, table, args, getenv, help)
+	if err != nil {
+		return nil, err
+	}
+	out := make(map[string]string, len(r))
+	for k, v := range r {
+		out[k] = v.value
+	}
+	return out, nil
+}
+
+// Where a setting's value came from, as `pika config` says it.
+const (
+	fromFlag    = "flag"
+	fromEnv     = "environment"
+	fromDefault = "default"
+	fromUnset   = "unset"
+)
+
+// resolved is a setting's value and where it came from.
+type resolved struct {
+	value, from string
+}
+
+// resolveSettings is parseSettings, saying where each value came from.
+func resolveSettings(name string, table []setting, args []string, getenv func(string) string, help io.Writer) (map[string]resolved, error) {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(io.Discard)
 	vals := map[string]*string{}
@@ -348,17 +286,20 @@ func parseSettings(name string, table []setting, args []string, getenv func(stri
 	}
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	out := map[string]string{}
+	out := map[string]resolved{}
 	for _, s := range table {
-		v := s.def
+		v := resolved{s.def, fromDefault}
+		if s.def == "" {
+			v.from = fromUnset
+		}
 		if e := getenv(s.env); e != "" {
-			v = e
+			v = resolved{e, fromEnv}
 		}
 		if set[s.flag] {
 			if s.isBool {
-				v = strconv.FormatBool(*bools[s.flag])
+				v = resolved{strconv.FormatBool(*bools[s.flag]), fromFlag}
 			} else {
-				v = *vals[s.flag]
+				v = resolved{*vals[s.flag], fromFlag}
 			}
 		}
 		out[s.flag] = v
@@ -370,7 +311,7 @@ func parseSettings(name string, table []setting, args []string, getenv func(stri
 var errHelp = errors.New("help shown")
 
 func printHelp(w io.Writer, name string, table []setting) {
-	fmt.Fprintf(w, "Usage: pika %s [flags]\n\nEvery flag has an environment variable; a flag wins over the environment.\n\n", name)
+	fmt.Fprintf(w, "Usage: pika %s [flags]\n\nEvery flag has an environment variable; a flag wins over the environment.\ndocs/configuration.md lists them all; pika config %s shows their values.\n\n", name, name)
 	for _, s := range table {
 		arg := " VALUE"
 		if s.isBool {
@@ -379,6 +320,9 @@ func printHelp(w io.Writer, name string, table []setting) {
 		fmt.Fprintf(w, "  --%s%s  (%s)\n      %s", s.flag, arg, s.env, s.usage)
 		if s.def != "" && !s.isBool {
 			fmt.Fprintf(w, " [default %s]", s.def)
+		}
+		if s.deprecated != "" {
+			fmt.Fprintf(w, " [deprecated: use %s]", s.deprecated)
 		}
 		fmt.Fprintln(w)
 	}
@@ -436,10 +380,11 @@ func parseLAN(args []string, getenv func(string) string, help io.Writer) (lanCon
 	for _, b := range []struct {
 		name string
 		dst  *bool
-	}{{"import", &cfg.Import}, {"demo", &cfg.Demo}} {
+		env  string
+	}{{"import", &cfg.Import, "PIKA_IMPORT"}, {"demo", &cfg.Demo, "PIKA_DEMO"}} {
 		x, err := strconv.ParseBool(v[b.name])
 		if err != nil {
-			badf("--%s: %q is not true or false", b.name, v[b.name])
+			badf("--%s/%s %q: must be true or false", b.name, b.env, v[b.name])
 		}
 		*b.dst = x
 	}
@@ -457,11 +402,8 @@ func parseLAN(args []string, getenv func(string) string, help io.Writer) (lanCon
 			badf("--public-url/PIKA_PUBLIC_URL %q: must be an http:// or https:// URL", cfg.PublicURL)
 		}
 	}
-	switch cfg.LogLevel {
-	case "debug", "info", "warn", "error":
-	default:
-		badf("--log-level/PIKA_LOG_LEVEL %q: must be debug, info, warn or error", cfg.LogLevel)
-	}
+	checkLogLevel(cfg.LogLevel, badf)
+	cfg.Obs = parseObs(v, badf)
 	if cfg.Demo && (cfg.Watch != "" || cfg.Source != "") {
 		badf("--demo and --watch/--source: choose one source")
 	}
@@ -526,7 +468,10 @@ func parseCloud(raw, token string) (*url.URL, error) {
 	if token == "" {
 		return nil, errors.New("--cloud/PIKA_CLOUD_URL needs --cloud-token/PIKA_CLOUD_TOKEN: the API token (pika_…) you got when logging in to your account")
 	}
-	if !accounts.WellFormedToken(token) {
+	if err := accounts.CheckTokenFormat(token); err != nil {
+		if errors.Is(err, accounts.ErrOldToken) {
+			return nil, errors.New("--cloud-token/PIKA_CLOUD_TOKEN: this token has the old format (no DJ id); make a new one in your account (it starts with pika_dj)")
+		}
 		return nil, fmt.Errorf("--cloud-token/PIKA_CLOUD_TOKEN: not a well-formed API token (%s…, copied whole from your account)", accounts.TokenPrefix)
 	}
 	u.User = url.UserPassword(cloudUser, token)

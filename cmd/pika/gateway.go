@@ -39,9 +39,11 @@ func (a *app) gateway(ctx context.Context, args []string) error {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: logLevel(cfg.LogLevel)}))
-	if cfg.SentryDSN != "" {
-		log.Info("SENTRY_DSN is set but error reports are not sent yet (issue 8)")
+	flush, reg, err := startObs(cfg.Obs, log)
+	if err != nil {
+		return err
 	}
+	defer flush(2 * time.Second)
 
 	nc, err := connectCluster(cfg.NATSURL, cfg.NATS, "pika-gateway "+cfg.ID, log.With("part", "nats"))
 	if err != nil {
@@ -61,6 +63,7 @@ func (a *app) gateway(ctx context.Context, args []string) error {
 	gw, err := gateway.New(gateway.Config{
 		Cloud: true, JS: js, Conn: nc, Assets: web.Assets(), ID: cfg.ID,
 		PublicURL: cfg.PublicURL, CORSOrigin: cfg.CORSOrigin, History: db.History, Accounts: db.Accounts,
+		Metrics: reg, PublicSentryDSN: cfg.Obs.PublicSentryDSN, Release: version, Environment: cfg.Obs.Environment,
 		Logger: log.With("part", "gateway"),
 	})
 	if err != nil {
@@ -74,6 +77,19 @@ func (a *app) gateway(ctx context.Context, args []string) error {
 	log.Info("serving dancers", "addr", ln.Addr().String(), "id", cfg.ID, "history", cfg.DatabaseURL != "")
 
 	g, gctx := errgroup.WithContext(ctx)
+	// Ready once JetStream answers: the same test as the dancers' /healthz
+	// before it drains.
+	ready := func(ctx context.Context) error {
+		if _, err := js.AccountInfo(ctx); err != nil {
+			return fmt.Errorf("JetStream does not answer: %w", err)
+		}
+		return nil
+	}
+	if err := serveMetrics(gctx, g, cfg.Obs, reg, ready, log); err != nil {
+		ln.Close()
+		_ = gw.Shutdown(context.Background())
+		return err
+	}
 	g.Go(func() error { return gw.Serve(ln) })
 	g.Go(func() error {
 		<-gctx.Done()

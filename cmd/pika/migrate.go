@@ -12,13 +12,6 @@ import (
 	"github.com/pika-dj/pika/migrations"
 )
 
-// migrateSettings is the table for `pika migrate`.
-func migrateSettings() []setting {
-	return []setting{
-		{flag: "database-url", env: "DATABASE_URL", usage: "the PostgreSQL database, e.g. postgres://pika:secret@localhost:5432/pika"},
-	}
-}
-
 // migrate runs `pika migrate up|down|status`: apply every pending migration,
 // roll back the latest one, or print which are applied.
 func (a *app) migrate(ctx context.Context, args []string) error {

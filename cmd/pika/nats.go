@@ -19,30 +19,6 @@ import (
 	"github.com/pika-dj/pika/persister/pgstore"
 )
 
-// natsSettings is the table for `pika nats`, one node of the cloud's
-// JetStream cluster (docs/cloud.md).
-func natsSettings() []setting {
-	host, _ := os.Hostname()
-	return []setting{
-		{flag: "name", env: "PIKA_NATS_NAME", def: host, usage: "this node's name, unique in the cluster and the same at every restart (JetStream knows its replicas by it)"},
-		{flag: "data", env: "PIKA_NATS_DATA", usage: "folder where this node keeps its JetStream files; it must exist (required)"},
-		{flag: "routes", env: "PIKA_NATS_ROUTES", usage: "the cluster URLs of the nodes, comma-separated, e.g. nats://nats-1:6222,nats://nats-2:6222,nats://nats-3:6222; listing this node too is fine (required)"},
-		{flag: "listen", env: "PIKA_NATS_LISTEN", def: ":4222", usage: "address for clients: gateways, the persister (never dancers)"},
-		{flag: "cluster-listen", env: "PIKA_NATS_CLUSTER_LISTEN", def: ":6222", usage: "address the other nodes' routes reach"},
-		{flag: "ws-listen", env: "PIKA_NATS_WS_LISTEN", def: ":8080", usage: "WebSocket address (plain HTTP: TLS ends at the tunnel) where DJs' laptops link as leaf nodes on /leafnode; off: none"},
-		{flag: "leaf-listen", env: "PIKA_NATS_LEAF_LISTEN", def: "127.0.0.1:0", usage: "plain TCP leaf address; nats-server needs one for the WebSocket leaf endpoint, so by default it takes any port on loopback only"},
-		{flag: "monitor-listen", env: "PIKA_NATS_MONITOR_LISTEN", def: ":8222", usage: "HTTP monitoring address: /healthz (200 once this node serves JetStream with the cluster), /varz, /jsz, /routez, /leafz; off: none"},
-		{flag: "domain", env: "PIKA_NATS_DOMAIN", def: natsserver.CloudDomain, usage: "JetStream domain of the cloud; DJs' servers reach its API as $JS.<domain>.API"},
-		{flag: "cluster-name", env: "PIKA_NATS_CLUSTER", def: "pika", usage: "cluster name, the same on every node"},
-		{flag: "sync", env: "PIKA_NATS_SYNC", def: "always", usage: "always: each write is on disk before it is acknowledged; interval: JetStream's default, on disk within 2 minutes (docs/cloud.md measures both)"},
-		{flag: "database-url", env: "PIKA_NATS_DATABASE_URL", usage: "PostgreSQL holding the DJ accounts, whose API tokens let DJs connect (default: none, and then no DJ can connect)"},
-		{flag: "gateway-password", env: "PIKA_NATS_GATEWAY_PASSWORD", usage: "password of the user \"gateway\" (at least 16 characters; prefer the variable: flags show in ps) (default: none, no gateway can connect)"},
-		{flag: "persister-password", env: "PIKA_NATS_PERSISTER_PASSWORD", usage: "password of the user \"persister\" (at least 16 characters) (default: none, the persister cannot connect)"},
-		{flag: "admin-password", env: "PIKA_NATS_ADMIN_PASSWORD", usage: "password of the user \"admin\", who may do anything, for operators (at least 16 characters) (default: none, no admin)"},
-		{flag: "log-level", env: "PIKA_LOG_LEVEL", def: "info", usage: "debug, info, warn or error"},
-	}
-}
-
 // minPasswordLen: service passwords are machine-made secrets, never typed
 // by a person, so a short one is a mistake.
 const minPasswordLen = 16
@@ -55,6 +31,7 @@ type natsConfig struct {
 	// anyone who reaches it do anything, and says so at start.
 	DatabaseURL                                       string
 	GatewayPassword, PersisterPassword, AdminPassword string
+	Obs                                               obsConfig
 }
 
 // authOn reports whether the node checks who connects.
@@ -150,11 +127,8 @@ func parseNATS(args []string, getenv func(string) string, help io.Writer) (natsC
 	default:
 		badf("--sync/PIKA_NATS_SYNC %q: must be always or interval", v["sync"])
 	}
-	switch cfg.LogLevel {
-	case "debug", "info", "warn", "error":
-	default:
-		badf("--log-level/PIKA_LOG_LEVEL %q: must be debug, info, warn or error", cfg.LogLevel)
-	}
+	checkLogLevel(cfg.LogLevel, badf)
+	cfg.Obs = parseObs(v, badf)
 	if len(bad) > 0 {
 		return cfg, usageError{"pika nats: bad configuration:\n  " + strings.Join(bad, "\n  ")}
 	}

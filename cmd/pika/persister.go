@@ -5,14 +5,10 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"net"
-	"net/http"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/pika-dj/pika/persister"
@@ -30,6 +26,11 @@ func (a *app) persister(ctx context.Context, args []string) error {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: logLevel(cfg.LogLevel)}))
+	flush, reg, err := startObs(cfg.Obs, log)
+	if err != nil {
+		return err
+	}
+	defer flush(2 * time.Second)
 
 	// NATS may start after us (compose, a rolling restart): connect in the
 	// background and let the persister's retries wait for it.
@@ -42,31 +43,33 @@ func (a *app) persister(ctx context.Context, args []string) error {
 	if err != nil {
 		return fmt.Errorf("open JetStream: %w", err)
 	}
+	// A pool of one connection of our own, only for the health check: the
+	// persister's writers have theirs.
+	pcfg, err := pgxpool.ParseConfig(cfg.DatabaseURL)
+	if err != nil {
+		return fmt.Errorf("PostgreSQL for the health check: %w", err)
+	}
+	pcfg.MaxConns = 1
+	pool, err := pgxpool.NewWithConfig(ctx, pcfg) // does not connect yet
+	if err != nil {
+		return fmt.Errorf("PostgreSQL for the health check: %w", err)
+	}
+	defer pool.Close()
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	g, gctx := errgroup.WithContext(ctx)
-	if cfg.MetricsAddr != "" {
-		ln, err := net.Listen("tcp", cfg.MetricsAddr)
-		if err != nil {
-			return fmt.Errorf("metrics: listen on %s: %w", cfg.MetricsAddr, err)
+	// Ready when NATS is connected and PostgreSQL answers: compose's
+	// health check reads /healthz on PIKA_METRICS_LISTEN.
+	ready := func(ctx context.Context) error {
+		if !nc.IsConnected() {
+			return errors.New("NATS is not connected")
 		}
-		mux := http.NewServeMux()
-		mux.Handle("/metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
-		srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-		log.Info("serving metrics", "url", "http://"+ln.Addr().String()+"/metrics")
-		g.Go(func() error {
-			if err := srv.Serve(ln); !errors.Is(err, http.ErrServerClosed) {
-				return fmt.Errorf("metrics: %w", err)
-			}
-			return nil
-		})
-		g.Go(func() error {
-			<-gctx.Done()
-			sctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-			defer cancel()
-			return srv.Shutdown(sctx)
-		})
+		if err := pool.Ping(ctx); err != nil {
+			return fmt.Errorf("PostgreSQL does not answer: %w", err)
+		}
+		return nil
+	}
+	if err := serveMetrics(gctx, g, cfg.Obs, reg, ready, log); err != nil {
+		return err
 	}
 	g.Go(func() error {
 		<-gctx.Done()
@@ -78,6 +81,6 @@ func (a *app) persister(ctx context.Context, args []string) error {
 		}
 		return nil
 	})
-	g.Go(func() error { return persister.RunPostgres(gctx, js, cfg.DatabaseURL, cfg.Streams, reg, log) })
+	g.Go(reportPanics(log, "persister", func() error { return persister.RunPostgres(gctx, js, cfg.DatabaseURL, cfg.Streams, reg, log) }))
 	return g.Wait()
 }
