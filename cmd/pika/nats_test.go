@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -154,13 +155,22 @@ func startNATSNode(t *testing.T, bin, name string, addrs *nodeAddrs, routes []st
 
 func (n *natsNode) start(t *testing.T, bin string) {
 	t.Helper()
+	if err := n.launch(t, bin); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// launch is start for a goroutine other than the test's (a deploy
+// restarting the process): it returns the error instead of failing the
+// test. t only registers the cleanup that kills the process.
+func (n *natsNode) launch(t *testing.T, bin string) error {
 	n.addrs.release()
 	n.cmd = exec.Command(bin, n.args...)
 	n.cmd.Env = []string{}
 	n.out = &lockedBuffer{}
 	n.cmd.Stdout, n.cmd.Stderr = n.out, n.out
 	if err := n.cmd.Start(); err != nil {
-		t.Fatal(err)
+		return fmt.Errorf("start pika %s: %w", n.name, err)
 	}
 	n.done = make(chan struct{})
 	cmd, done, out := n.cmd, n.done, n.out
@@ -172,6 +182,7 @@ func (n *natsNode) start(t *testing.T, bin string) {
 			t.Logf("pika nats %s output:\n%s", n.name, out)
 		}
 	})
+	return nil
 }
 
 func (n *natsNode) exited() bool {
