@@ -30,7 +30,7 @@ import (
 // SIGTERM or Ctrl-C drains: /healthz says "draining" for the notice, so the
 // load balancer sends no new dancers, then every socket is told to
 // reconnect (to another gateway) before the process exits.
-func (a *app) gateway(ctx context.Context, args []string) error {
+func (a *app) gateway(ctx context.Context, args []string) (err error) {
 	cfg, err := parseGateway(args, a.getenv, a.stdout, defaultGatewayID)
 	if errors.Is(err, errHelp) {
 		return nil
@@ -39,11 +39,11 @@ func (a *app) gateway(ctx context.Context, args []string) error {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: logLevel(cfg.LogLevel)}))
-	flush, reg, err := startObs(cfg.Obs, log)
+	finish, reg, err := startObs(cfg.Obs, log)
 	if err != nil {
 		return err
 	}
-	defer flush(2 * time.Second)
+	defer func() { finish(err) }()
 
 	nc, err := connectCluster(cfg.NATSURL, cfg.NATS, "pika-gateway "+cfg.ID, log.With("part", "nats"))
 	if err != nil {

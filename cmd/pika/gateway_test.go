@@ -64,7 +64,7 @@ func TestGatewayConfig(t *testing.T) {
 		t.Fatalf("--help: %v", err)
 	}
 	for _, want := range []string{"PORT", "[default 3000]", "PIKA_LISTEN", "PIKA_NATS_URL", "PIKA_NATS_USER", "[default gateway]", "PIKA_NATS_PASSWORD",
-		"DATABASE_URL", "PIKA_PUBLIC_URL", "CORS_ORIGIN", "PIKA_GATEWAY_ID", "PIKA_DRAIN_NOTICE", "[default 3s]", "SENTRY_DSN", "issue 8", "PIKA_LOG_LEVEL"} {
+		"DATABASE_URL", "PIKA_PUBLIC_URL", "CORS_ORIGIN", "PIKA_GATEWAY_ID", "PIKA_DRAIN_NOTICE", "[default 3s]", "SENTRY_DSN", "SENTRY_PUBLIC_DSN", "PIKA_METRICS_LISTEN", "PIKA_ENVIRONMENT", "PIKA_LOG_LEVEL"} {
 		if !strings.Contains(help.String(), want) {
 			t.Errorf("help lacks %q:\n%s", want, help.String())
 		}

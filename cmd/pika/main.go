@@ -62,6 +62,8 @@ Usage:
   pika persister [flags]        write the bus's events to PostgreSQL
   pika gateway [flags]          serve dancers from the cloud's NATS cluster (one of several gateways)
   pika nats [flags]             run one node of the cloud's NATS JetStream cluster (docs/cloud.md)
+  pika config [command [flags]] print the effective configuration, secrets masked (docs/configuration.md)
+  pika health <url>             exit 0 if the URL answers 2xx within 3 s (the containers' health check)
   pika version        print the version
 `
 
@@ -83,6 +85,10 @@ func (a *app) run(ctx context.Context, args []string) error {
 		return a.gateway(ctx, args[1:])
 	case "nats":
 		return a.nats(ctx, args[1:])
+	case "config":
+		return a.config(args[1:])
+	case "health":
+		return a.health(ctx, args[1:])
 	case "version", "--version":
 		fmt.Fprintln(a.stdout, "pika", version)
 		return nil

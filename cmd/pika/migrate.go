@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -14,13 +16,13 @@ import (
 
 // migrate runs `pika migrate up|down|status`: apply every pending migration,
 // roll back the latest one, or print which are applied.
-func (a *app) migrate(ctx context.Context, args []string) error {
+func (a *app) migrate(ctx context.Context, args []string) (err error) {
 	const actions = "up, down or status"
 	action := ""
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") {
 		action, args = args[0], args[1:]
 	}
-	v, err := parseSettings("migrate", migrateSettings(), args, a.getenv, a.stdout)
+	cfg, err := parseMigrate(args, a.getenv, a.stdout)
 	if errors.Is(err, errHelp) {
 		fmt.Fprintf(a.stdout, "\nActions: up (apply every pending migration), down (roll back the latest one), status (list them).\n")
 		return nil
@@ -35,10 +37,13 @@ func (a *app) migrate(ctx context.Context, args []string) error {
 	default:
 		return usageError{fmt.Sprintf("pika migrate: unknown action %q: say %s", action, actions)}
 	}
-	dbURL, err := checkDatabaseURL(v["database-url"])
+	log := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: logLevel(cfg.LogLevel)}))
+	finish, _, err := startObs(cfg.Obs, log)
 	if err != nil {
-		return usageError{"pika migrate: " + err.Error()}
+		return err
 	}
+	defer func() { finish(err) }()
+	dbURL := cfg.DatabaseURL
 
 	db, err := migrations.Open(dbURL)
 	if err != nil {
@@ -76,6 +81,37 @@ func (a *app) migrate(ctx context.Context, args []string) error {
 	}
 	fmt.Fprintln(a.stdout, "database at version", version)
 	return nil
+}
+
+// migrateConfig is `pika migrate`'s effective configuration.
+type migrateConfig struct {
+	DatabaseURL string
+	LogLevel    string
+	Obs         obsConfig
+}
+
+// parseMigrate builds and validates `pika migrate`'s configuration (the
+// action is read before: it is not a flag).
+func parseMigrate(args []string, getenv func(string) string, help io.Writer) (migrateConfig, error) {
+	v, err := parseSettings("migrate", migrateSettings(), args, getenv, help)
+	if err != nil {
+		return migrateConfig{}, err
+	}
+	var bad []string
+	badf := func(format string, a ...any) { bad = append(bad, fmt.Sprintf(format, a...)) }
+	cfg := migrateConfig{LogLevel: strings.ToLower(v["log-level"])}
+	if cfg.DatabaseURL, err = checkDatabaseURL(v["database-url"]); err != nil {
+		badf("%v", err)
+	}
+	checkLogLevel(cfg.LogLevel, badf)
+	cfg.Obs = parseObs(v, badf)
+	switch len(bad) {
+	case 0:
+		return cfg, nil
+	case 1: // one line, as migrate's callers (scripts, CI) expect
+		return cfg, usageError{"pika migrate: " + bad[0]}
+	}
+	return cfg, usageError{"pika migrate: bad configuration:\n  " + strings.Join(bad, "\n  ")}
 }
 
 // checkDatabaseURL says in one line what is wrong with a DATABASE_URL, if

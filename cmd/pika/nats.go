@@ -13,9 +13,12 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/sync/errgroup"
+
 	"github.com/pika-dj/pika/accounts"
 	"github.com/pika-dj/pika/bus/natsauth"
 	"github.com/pika-dj/pika/bus/natsserver"
+	"github.com/pika-dj/pika/internal/obs"
 	"github.com/pika-dj/pika/persister/pgstore"
 )
 
@@ -151,7 +154,7 @@ func checkRoutes(routes []string) error {
 // shuts it down cleanly (its replicas' leaders move to the other nodes).
 // Routes that do not answer yet are retried and logged, never fatal: the
 // nodes of a cluster start in any order.
-func (a *app) nats(ctx context.Context, args []string) error {
+func (a *app) nats(ctx context.Context, args []string) (err error) {
 	cfg, err := parseNATS(args, a.getenv, a.stdout)
 	if errors.Is(err, errHelp) {
 		return nil
@@ -160,6 +163,11 @@ func (a *app) nats(ctx context.Context, args []string) error {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: logLevel(cfg.LogLevel)}))
+	finish, reg, err := startObs(cfg.Obs, log)
+	if err != nil {
+		return err
+	}
+	defer func() { finish(err) }()
 	cfg.Node.Logger = log
 	var auth *natsauth.Authenticator
 	if cfg.authOn() {
@@ -194,22 +202,40 @@ func (a *app) nats(ctx context.Context, args []string) error {
 	}
 	log.Info("nats node ready", "name", s.Name(), "domain", cfg.Node.Domain, "client", s.ClientURL(), "cluster", s.ClusterURL(),
 		"websocket", s.WebsocketURL(), "monitor", s.MonitorURL(), "sync_always", !cfg.Node.NoSyncAlways, "auth", cfg.authOn())
-	recheckDone := make(chan struct{})
-	go func() {
-		defer close(recheckDone)
+	reg.MustRegister(natsserver.NewCollector(s))
+	g, gctx := errgroup.WithContext(ctx)
+	if err := serveMetrics(gctx, g, cfg.Obs, reg, nodeReady(s.MonitorURL()), log); err != nil {
+		s.Shutdown()
+		return err
+	}
+	g.Go(func() error {
+		defer obs.Recover(nil, log, "nats: DJ links")
 		if auth != nil && auth.AcceptsDJs() {
 			// Creates each DJ's cloud streams when the DJ first connects,
 			// and closes the links of tokens revoked after they connected.
 			// An error is logged by Run; the node serves on without it.
-			_ = auth.Run(ctx, s)
+			_ = auth.Run(gctx, s)
 		}
-	}()
-	<-ctx.Done()
-	<-recheckDone
+		return nil
+	})
+	g.Go(func() error { <-gctx.Done(); return nil })
+	err = g.Wait()
 	log.Info("stopping the nats node")
 	if a.stopSignals != nil {
 		a.stopSignals() // a second Ctrl-C ends the process at once
 	}
 	s.Shutdown()
-	return nil
+	return err
+}
+
+// nodeReady is a node's health for /healthz on PIKA_METRICS_LISTEN: its
+// own monitor's /healthz (JetStream serving with the cluster), or, with
+// the monitor off, that it runs.
+func nodeReady(monitorURL string) func(context.Context) error {
+	if monitorURL == "" {
+		return nil
+	}
+	return func(ctx context.Context) error {
+		return checkHealth(ctx, monitorURL+"/healthz")
+	}
 }

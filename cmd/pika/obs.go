@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -10,6 +11,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/getsentry/sentry-go"
 	"github.com/prometheus/client_golang/prometheus"
 	"golang.org/x/sync/errgroup"
 
@@ -80,18 +82,25 @@ func sentryDSN(s string) bool {
 }
 
 // startObs turns on this process's error reports and makes its metrics
-// registry. Call flush before exiting, so the report of what ended the
-// process is sent.
-func startObs(cfg obsConfig, log *slog.Logger) (flush func(time.Duration), reg *prometheus.Registry, err error) {
+// registry. Call finish with the command's result before exiting: it
+// reports an error that ends the process and sends what is still queued.
+func startObs(cfg obsConfig, log *slog.Logger) (finish func(error), reg *prometheus.Registry, err error) {
 	if cfg.metricsFrom == "--metrics-addr/PIKA_METRICS_ADDR" {
 		log.Warn("PIKA_METRICS_ADDR/--metrics-addr is deprecated: use PIKA_METRICS_LISTEN/--metrics-listen")
 	}
-	flush, err = obs.Sentry(obs.SentryOptions{DSN: cfg.SentryDSN, Release: version, Environment: cfg.Environment,
+	flush, err := obs.Sentry(obs.SentryOptions{DSN: cfg.SentryDSN, Release: version, Environment: cfg.Environment,
 		TracesSampleRate: cfg.TracesSampleRate, Logger: log})
 	if err != nil {
 		return nil, nil, err
 	}
-	return flush, obs.NewRegistry(), nil
+	finish = func(err error) {
+		var ue usageError
+		if err != nil && !errors.Is(err, context.Canceled) && !errors.As(err, &ue) {
+			sentry.CaptureException(err) // scrubbed by obs's BeforeSend
+		}
+		flush(2 * time.Second)
+	}
+	return finish, obs.NewRegistry(), nil
 }
 
 // serveMetrics serves reg and ready on cfg.MetricsListen, if set, in g

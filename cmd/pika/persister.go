@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"time"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
@@ -17,7 +16,7 @@ import (
 // persister runs `pika persister`: the DJs' streams into PostgreSQL until
 // Ctrl-C or SIGTERM, which stops fetching, finishes the batch in hand and
 // exits 0. Whatever was not acknowledged is redelivered to the next run.
-func (a *app) persister(ctx context.Context, args []string) error {
+func (a *app) persister(ctx context.Context, args []string) (err error) {
 	cfg, err := parsePersister(args, a.getenv, a.stdout)
 	if errors.Is(err, errHelp) {
 		return nil
@@ -26,11 +25,11 @@ func (a *app) persister(ctx context.Context, args []string) error {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: logLevel(cfg.LogLevel)}))
-	flush, reg, err := startObs(cfg.Obs, log)
+	finish, reg, err := startObs(cfg.Obs, log)
 	if err != nil {
 		return err
 	}
-	defer flush(2 * time.Second)
+	defer func() { finish(err) }()
 
 	// NATS may start after us (compose, a rolling restart): connect in the
 	// background and let the persister's retries wait for it.
