@@ -131,6 +131,9 @@ load:
 		t.Logf("  step %-10s (%s) took %s", s.Service.Name, s.Service.Role, s.Took.Round(time.Millisecond))
 	}
 	t.Logf("persister health: %s", target.persisterHealthHow())
+	// The DJ's leaf link goes to n1 (through the proxy), so n1's restart
+	// cuts it; plays meanwhile reach the cloud when it is back.
+	t.Logf("the DJ's cloud link went down %d time(s) during the deploy", strings.Count(r.lan.out.String(), "cloud link: down"))
 
 	// A final play after the deploy, then every dancer must have them all.
 	playNext()
