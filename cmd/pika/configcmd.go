@@ -123,7 +123,7 @@ func maskValue(mask, v string) string {
 			if u.User != nil {
 				u.User = url.User("****")
 			}
-			return u.String()
+			return strings.ReplaceAll(u.String(), "%2A%2A%2A%2A", "****")
 		}
 		return "****"
 	}

@@ -20,7 +20,6 @@ import (
 	"github.com/skip2/go-qrcode"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/pika-dj/pika/accounts"
 	"github.com/pika-dj/pika/bus"
 	"github.com/pika-dj/pika/bus/cloud"
 	"github.com/pika-dj/pika/bus/natsserver"
@@ -29,8 +28,8 @@ import (
 	"github.com/pika-dj/pika/desktop/detect/auto"
 	"github.com/pika-dj/pika/desktop/detect/tags"
 	"github.com/pika-dj/pika/gateway"
+	"github.com/pika-dj/pika/internal/obs"
 	"github.com/pika-dj/pika/persister"
-	"github.com/pika-dj/pika/persister/pgstore"
 	"github.com/pika-dj/pika/web"
 )
 
@@ -45,7 +44,7 @@ type lanReady struct {
 }
 
 // lan runs `pika lan`: everything in one process.
-func (a *app) lan(ctx context.Context, args []string) error {
+func (a *app) lan(ctx context.Context, args []string) (err error) {
 	started := time.Now()
 	cfg, err := parseLAN(args, a.getenv, a.stdout)
 	if errors.Is(err, errHelp) {
@@ -55,6 +54,11 @@ func (a *app) lan(ctx context.Context, args []string) error {
 		return err
 	}
 	log := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: logLevel(cfg.LogLevel)}))
+	finish, reg, err := startObs(cfg.Obs, log)
+	if err != nil {
+		return err
+	}
+	defer func() { finish(err) }()
 
 	if cfg.Demo {
 		// The demo never touches the real data folder.
@@ -144,25 +148,17 @@ func (a *app) lan(ctx context.Context, args []string) error {
 
 	// With PostgreSQL the REST history (journals, profiles, charts) reads
 	// it; recaps fall back to the streams while it lacks a session.
-	var hist gateway.History   // nil: no PostgreSQL
-	var accts gateway.Accounts // nil: no PostgreSQL (a nil *accounts.Store would not count as none)
-	if cfg.DatabaseURL != "" {
-		store, err := pgstore.Open(ctx, cfg.DatabaseURL) // does not connect yet
-		if err != nil {
-			return err
-		}
-		defer store.Close()
-		hist = store
-		a, err := accounts.New(store.Pool(), accounts.Options{Logger: log.With("part", "accounts")})
-		if err != nil {
-			return err
-		}
-		accts = a
+	db, err := openDBParts(ctx, cfg.DatabaseURL, log) // none without DATABASE_URL; does not connect yet
+	if err != nil {
+		return err
 	}
+	defer db.Close()
+	reg.MustRegister(natsserver.NewCollector(srv))
 	gw, err := gateway.New(gateway.Config{
 		JS: js, Conn: nc, KV: kv, Stream: bus.StreamName(id.DJ), ActionsStream: bus.ActionsStreamName(id.DJ), Assets: web.Assets(),
-		PublicURL: cfg.PublicURL, DancerURL: lk.dancerBase, CORSOrigin: cfg.CORSOrigin, History: hist, Accounts: accts, Logger: log.With("part", "gateway"),
+		PublicURL: cfg.PublicURL, DancerURL: lk.dancerBase, CORSOrigin: cfg.CORSOrigin, History: db.History, Accounts: db.Accounts, Logger: log.With("part", "gateway"),
 		ActionsPerIPPerMinute: cfg.ActionsPerIP,
+		Metrics:               reg, PublicSentryDSN: cfg.Obs.PublicSentryDSN, Release: version, Environment: cfg.Obs.Environment,
 	})
 	if err != nil {
 		return err
@@ -216,6 +212,17 @@ func (a *app) lan(ctx context.Context, args []string) error {
 	defer func() { _ = sub.Unsubscribe() }()
 
 	g, gctx := errgroup.WithContext(ctx)
+	ready := func(ctx context.Context) error {
+		if _, err := js.AccountInfo(ctx); err != nil {
+			return fmt.Errorf("JetStream does not answer: %w", err)
+		}
+		return nil
+	}
+	if err := serveMetrics(gctx, g, cfg.Obs, reg, ready, log); err != nil {
+		_ = gw.Shutdown(context.Background())
+		ln.Close()
+		return err
+	}
 	g.Go(func() error { return gw.Serve(ln) })
 	g.Go(func() error {
 		<-gctx.Done()
@@ -246,6 +253,7 @@ func (a *app) lan(ctx context.Context, args []string) error {
 	g.Go(func() error { a.manual(gctx, eng, log); return nil })
 	if cfg.Cloud != nil {
 		g.Go(func() error {
+			defer obs.Recover(nil, log, "lan: cloud link")
 			a.linkCloud(gctx, srv, js, id.DJ, linked, func(up bool) {
 				if lk.setCloud(up, time.Now()) {
 					reporter.Nudge()
@@ -263,6 +271,8 @@ func (a *app) lan(ctx context.Context, args []string) error {
 		// the durable consumers pick up where they stopped.
 		streams := []string{bus.StreamName(id.DJ), bus.ActionsStreamName(id.DJ)}
 		g.Go(func() error {
+			// Like its errors, a panic in the history never stops the night.
+			defer obs.Recover(nil, log, "lan: PostgreSQL history")
 			if err := persister.RunPostgres(gctx, js, cfg.DatabaseURL, streams, nil, log.With("part", "history")); err != nil {
 				log.Error("PostgreSQL history stopped; dancers are served as before and the streams keep every event for the next start", "err", err)
 			}
