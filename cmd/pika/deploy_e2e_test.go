@@ -60,7 +60,7 @@ func TestRollingDeploy(t *testing.T) {
 	crowd := make([]*deployDancer, dancers)
 	for i := range crowd {
 		d := &deployDancer{client: fmt.Sprintf("c-deploy-%03d", i), sid: r.sid, bases: [2]string{r.baseA, r.baseB}, cur: i % 2,
-			kick: make(chan struct{}, 1)}
+			kick: make(chan struct{}, 1), bySeq: map[uint64]string{}, closeCodes: map[int]int{}, liked: map[string]bool{}}
 		crowd[i] = d
 		wg.Add(1)
 		go func() { defer wg.Done(); d.run(ctx) }()
@@ -558,9 +558,6 @@ func (d *deployDancer) problem(format string, a ...any) {
 
 // run connects and reconnects until ctx ends.
 func (d *deployDancer) run(ctx context.Context) {
-	d.mu.Lock()
-	d.bySeq, d.closeCodes, d.liked = map[uint64]string{}, map[int]int{}, map[string]bool{}
-	d.mu.Unlock()
 	dialer := websocket.Dialer{HandshakeTimeout: 5 * time.Second}
 	for ctx.Err() == nil {
 		d.mu.Lock()
@@ -703,13 +700,12 @@ func (d *deployDancer) handle(ws *websocket.Conn, b []byte) error {
 			if code, _ := f["code"].(string); typ == "error" && (code == "unavailable" || code == "rate_limited") {
 				// Send it again, same id, a moment later, as the page does.
 				l.ref = ""
-				go func() {
-					time.Sleep(500 * time.Millisecond)
+				time.AfterFunc(500*time.Millisecond, func() {
 					select {
 					case d.kick <- struct{}{}:
 					default:
 					}
-				}()
+				})
 				return nil
 			}
 			l.answered, l.ok = true, typ == "ok"
