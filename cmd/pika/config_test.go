@@ -302,6 +302,9 @@ func TestConfigMasksSecrets(t *testing.T) {
 	if !errors.As(err, &ue) || !strings.Contains(out, "--sync/PIKA_NATS_SYNC") || !strings.Contains(out, "PIKA_NATS_ADMIN_PASSWORD: at least 16") {
 		t.Errorf("pika config nats with bad values: %v, want exit 2 and the lines:\n%s", err, out)
 	}
+	if out, err := run("persister", "--help"); err != nil || !strings.Contains(out, "PIKA_METRICS_LISTEN") {
+		t.Errorf("pika config persister --help: %v\n%s", err, out)
+	}
 	if _, err := run("nope"); !errors.As(err, &ue) {
 		t.Errorf("pika config nope: %v, want a usage error", err)
 	}

@@ -36,6 +36,9 @@ func (a *app) config(args []string) error {
 			fmt.Fprintln(a.stdout)
 		}
 		problems, err := a.printConfig(a.stdout, cmd, flags)
+		if errors.Is(err, errHelp) {
+			return nil // the command's flags, which pika config takes too
+		}
 		if err != nil {
 			return err
 		}
@@ -50,7 +53,7 @@ func (a *app) config(args []string) error {
 // problems, if any, as the command's own usage error.
 func (a *app) printConfig(w io.Writer, cmd string, flags []string) (problems error, err error) {
 	table := settingsFor(cmd)
-	vals, err := resolveSettings(cmd, table, flags, a.getenv, io.Discard)
+	vals, err := resolveSettings(cmd, table, flags, a.getenv, w)
 	if err != nil {
 		return nil, err
 	}
