@@ -249,12 +249,21 @@ load:
 	if stored != len(acked) {
 		t.Errorf("PostgreSQL: %d likes, %d acknowledged", stored, len(acked))
 	}
+	// Stored at least once. A like resent with its id after an answer was
+	// lost (a node restarting) can land in another group-commit message and
+	// be stored twice (bus.PublishActions): every reader folds it once by
+	// its id, which PostgreSQL above and the tallies below show.
 	inStream := r.crowdActionIDs(t)
+	twice := 0
 	for k, id := range acked {
-		if n := inStream[id]; n != 1 {
-			t.Errorf("acknowledged like %s (%s by %s) is in the crowd stream %d times, want once", id, k.play, k.client, n)
+		switch n := inStream[id]; {
+		case n == 0:
+			t.Errorf("acknowledged like %s (%s by %s) is not in the crowd stream", id, k.play, k.client)
+		case n > 1:
+			twice++
 		}
 	}
+	t.Logf("likes: %d acknowledged, %d of them stored in two messages (folded once)", len(acked), twice)
 	// The DJ's tally counts each like once: its latest tally matches, and
 	// no tally ever counted more than were acknowledged.
 	tallyMatches := func() bool {
