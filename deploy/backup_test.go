@@ -131,7 +131,9 @@ func TestBackupRestoreDrill(t *testing.T) {
 	}
 	after := rowCounts(t, ctx, pool)
 	pool.Close()
-	t.Cleanup(func() { _, _ = store.Pool().Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)") })
+	t.Cleanup(func() {
+		_, _ = store.Pool().Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+	})
 
 	if len(before) == 0 {
 		t.Fatal("no tables counted")

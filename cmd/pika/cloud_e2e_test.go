@@ -239,35 +239,6 @@ func cloudOutageCatchUp(t *testing.T, r *cloudRig) {
 		return r.currentTitle(r.baseA) == "Outage 200" && r.currentTitle(r.baseB) == "Outage 200"
 	})
 	t.Logf("catch-up: link restored → both gateways serve the 200th outage play: %s", time.Since(restored).Round(time.Millisecond))
-	// Each phone has every play once, in order: live, or, if its socket
-	// was closed during the burst, from resuming with its lastSeq on the
-	// same gateway as a phone does.
-	resumedPhones := 0
-	for i, p := range phones {
-		base := r.baseA
-		if i%2 == 1 {
-			base = r.baseB
-		}
-		for deadline := time.Now().Add(10 * time.Second); len(plays(p.dancer)) < len(want) && time.Now().Before(deadline); {
-			time.Sleep(50 * time.Millisecond)
-		}
-		got := playedTitles(p.dancer)
-		if len(got) < len(want) {
-			resumedPhones++
-			last := maxSeq(p.dancer)
-			q := r.phone(t, base, p.client, &last)
-			snap := q.wait(cloudWait, "the resumed snapshot", isType("snapshot"))
-			if snap["recovered"] != true {
-				t.Fatalf("phone %s resuming after seq %d: recovered = %v", p.client, last, snap["recovered"])
-			}
-			time.Sleep(200 * time.Millisecond) // anything live after the snapshot
-			got = append(append(got, missedTitles(snap)...), playedTitles(q.dancer)...)
-		}
-		if !slices.Equal(got, want) {
-			t.Fatalf("phone %s: %d plays, want %d once each in order; first difference at %d\n%s", p.client, len(got), len(want), firstDiff(got, want), r.gatewayViews())
-		}
-	}
-	t.Logf("catch-up: every cloud phone has all %d plays once, in order (%d of %d had their socket closed in the burst and resumed)", len(want), resumedPhones, len(phones))
 	// Not fatal: PostgreSQL is checked below either way.
 	tallied := func() bool {
 		for _, f := range lanPhone.Frames() {
@@ -295,6 +266,35 @@ func cloudOutageCatchUp(t *testing.T, r *cloudRig) {
 	} else {
 		t.Errorf("after %s: the DJ's tally does not count the 50 cloud likes (10 on each of 5 plays)", cloudWait)
 	}
+	// Each phone has every play once, in order: live, or, if its socket
+	// was closed during the burst, from resuming with its lastSeq on the
+	// same gateway as a phone does.
+	resumedPhones := 0
+	for i, p := range phones {
+		base := r.baseA
+		if i%2 == 1 {
+			base = r.baseB
+		}
+		for deadline := time.Now().Add(10 * time.Second); len(plays(p.dancer)) < len(want) && !p.Closed() && time.Now().Before(deadline); {
+			time.Sleep(50 * time.Millisecond)
+		}
+		got := playedTitles(p.dancer)
+		if len(got) < len(want) {
+			resumedPhones++
+			last := maxSeq(p.dancer)
+			q := r.phone(t, base, p.client, &last)
+			snap := q.wait(cloudWait, "the resumed snapshot", isType("snapshot"))
+			if snap["recovered"] != true {
+				t.Fatalf("phone %s resuming after seq %d: recovered = %v", p.client, last, snap["recovered"])
+			}
+			time.Sleep(200 * time.Millisecond) // anything live after the snapshot
+			got = append(append(got, missedTitles(snap)...), playedTitles(q.dancer)...)
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("phone %s: %d plays, want %d once each in order; first difference at %d\n%s", p.client, len(got), len(want), firstDiff(got, want), r.gatewayViews())
+		}
+	}
+	t.Logf("catch-up: every cloud phone has all %d plays once, in order (%d of %d had their socket closed in the burst and resumed)", len(want), resumedPhones, len(phones))
 	time.Sleep(time.Second) // a doubled like would arrive by now
 	stored := r.crowdActionIDs(t)
 	for _, p := range phones {

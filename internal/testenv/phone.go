@@ -20,6 +20,7 @@ type Phone struct {
 
 	mu     sync.Mutex // guards frames
 	frames []map[string]any
+	closed chan struct{} // closed when the socket's reading ends
 }
 
 // Dial connects a Phone to base (http://host:port) + /ws, closed when the
@@ -30,8 +31,9 @@ func Dial(t testing.TB, base string) *Phone {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p := &Phone{t: t, WS: ws}
+	p := &Phone{t: t, WS: ws, closed: make(chan struct{})}
 	go func() { // ends when the socket closes
+		defer close(p.closed)
 		for {
 			_, data, err := ws.ReadMessage()
 			if err != nil {
@@ -72,6 +74,16 @@ func (p *Phone) Wait(d time.Duration, what string, ok func(map[string]any) bool)
 		return false
 	})
 	return found
+}
+
+// Closed reports whether the socket has closed (by either side).
+func (p *Phone) Closed() bool {
+	select {
+	case <-p.closed:
+		return true
+	default:
+		return false
+	}
 }
 
 // Frames returns the frames received so far.
