@@ -123,6 +123,8 @@ func TestBackupRestoreDrill(t *testing.T) {
 	if _, err := store.Pool().Exec(ctx, "CREATE DATABASE "+name); err != nil {
 		t.Fatal(err)
 	}
+	// Deferred after store.Close, so it runs first, while the pool is open.
+	defer func() { _, _ = store.Pool().Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)") }()
 	dst := cluster.DSN(name)
 	t.Log(strings.TrimSpace(script(t, []string{"DATABASE_URL=" + dst}, "../scripts/restore.sh", dumps[0])))
 	pool, err := pgxpool.New(ctx, dst)
@@ -131,9 +133,6 @@ func TestBackupRestoreDrill(t *testing.T) {
 	}
 	after := rowCounts(t, ctx, pool)
 	pool.Close()
-	t.Cleanup(func() {
-		_, _ = store.Pool().Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
-	})
 
 	if len(before) == 0 {
 		t.Fatal("no tables counted")
