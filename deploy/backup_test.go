@@ -124,7 +124,9 @@ func TestBackupRestoreDrill(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Deferred after store.Close, so it runs first, while the pool is open.
-	defer func() { _, _ = store.Pool().Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)") }()
+	defer func() {
+		_, _ = store.Pool().Exec(context.Background(), "DROP DATABASE IF EXISTS "+name+" WITH (FORCE)")
+	}()
 	dst := cluster.DSN(name)
 	t.Log(strings.TrimSpace(script(t, []string{"DATABASE_URL=" + dst}, "../scripts/restore.sh", dumps[0])))
 	pool, err := pgxpool.New(ctx, dst)
