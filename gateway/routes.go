@@ -25,6 +25,7 @@ import (
 func (g *Gateway) routes() {
 	a := g.app
 	a.Use(g.recoverPanics) // first: it guards every handler after it
+	a.Use(g.traceRequests)
 	a.Get("/ws", g.upgrade)
 	a.Get("/healthz", g.health)
 

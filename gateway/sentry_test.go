@@ -298,3 +298,42 @@ func TestFrameHandlerPanic(t *testing.T) {
 	}
 	assertNoLeak(t, "the frame handler's report", env)
 }
+
+// TestRequestsTraced: with tracing on, a REST request is a transaction
+// named by its route pattern, with our release and environment and none of
+// the ids in its URL.
+func TestRequestsTraced(t *testing.T) {
+	fake := newFakeSentry(t)
+	hub, err := obs.NewSentryHub(obs.SentryOptions{DSN: fake.dsn, Release: "pika@1.2.3-test", Environment: "staging", TracesSampleRate: 1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, func(c *Config) { c.Sentry = hub })
+	sid := e.startSession("DJ")
+	req, _ := http.NewRequest("GET", e.url+"/api/sessions/"+sid+"?clientId="+leakClient, nil)
+	req.Header.Set("X-Forwarded-For", leakIP)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	hub.Flush(10 * time.Second)
+	var tx string
+	for _, env := range fake.envelopes(t, 1) {
+		if strings.Contains(env, `"type":"transaction"`) {
+			tx = env
+		}
+	}
+	if tx == "" {
+		t.Fatal("no transaction envelope reached the fake Sentry")
+	}
+	for _, want := range []string{`GET /api/sessions/:id`, `"release":"pika@1.2.3-test"`, `"environment":"staging"`} {
+		if !strings.Contains(tx, want) {
+			t.Errorf("transaction lacks %s:\n%s", want, tx)
+		}
+	}
+	if strings.Contains(tx, sid) {
+		t.Errorf("the transaction carries the session id %s:\n%s", sid, tx)
+	}
+	assertNoLeak(t, "the transaction", tx)
+}
