@@ -51,6 +51,10 @@ func (fl *follower) stop() {
 	}
 }
 
+// followExpiry is each pull's expiry on a feed's ordered consumers; their
+// heartbeat is half of it.
+const followExpiry = 4 * time.Second
+
 // watchEvery is how often a feed checks its followers; a follower behind
 // and stuck for two checks is restarted, so a stalled feed resumes within
 // about 10–15 s.
@@ -147,7 +151,10 @@ func (h *hub) consume(ctx context.Context, f *feed, fl *follower, st jetstream.S
 		fl.handle(msg.Data(), msg.Subject())
 	}, jetstream.ConsumeErrHandler(func(_ jetstream.ConsumeContext, err error) {
 		h.log.Warn("session consumer", "session", f.sid, "stream", fl.stream, "err", err)
-	}))
+	}),
+		// Pulls of 4 s carry 2 s heartbeats: a consumer lost with its node
+		// is noticed and recreated in about 4 s, not the default 10 s.
+		jetstream.PullExpiry(followExpiry))
 	if err != nil {
 		return fmt.Errorf("gateway: consume %s in %s: %w", fl.filter, fl.stream, err)
 	}
