@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net"
 	"os"
 	"strings"
@@ -32,14 +31,10 @@ import (
 // reconnect (to another gateway) before the process exits.
 func (a *app) gateway(ctx context.Context, args []string) (err error) {
 	cfg, err := parseGateway(args, a.getenv, a.stdout, defaultGatewayID)
-	if errors.Is(err, errHelp) {
-		return nil
-	}
 	if err != nil {
-		return err
+		return err // errHelp included: run treats it as done
 	}
-	log := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: logLevel(cfg.LogLevel)}))
-	finish, reg, err := startObs(cfg.Obs, log)
+	log, reg, finish, err := a.startCommand(cfg.LogLevel, cfg.Obs)
 	if err != nil {
 		return err
 	}

@@ -47,14 +47,10 @@ type lanReady struct {
 func (a *app) lan(ctx context.Context, args []string) (err error) {
 	started := time.Now()
 	cfg, err := parseLAN(args, a.getenv, a.stdout)
-	if errors.Is(err, errHelp) {
-		return nil
-	}
 	if err != nil {
-		return err
+		return err // errHelp included: run treats it as done
 	}
-	log := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: logLevel(cfg.LogLevel)}))
-	finish, reg, err := startObs(cfg.Obs, log)
+	log, reg, finish, err := a.startCommand(cfg.LogLevel, cfg.Obs)
 	if err != nil {
 		return err
 	}

@@ -68,6 +68,14 @@ Usage:
 `
 
 func (a *app) run(ctx context.Context, args []string) error {
+	err := a.command(ctx, args)
+	if errors.Is(err, errHelp) {
+		return nil // --help was printed: not a failure
+	}
+	return err
+}
+
+func (a *app) command(ctx context.Context, args []string) error {
 	if len(args) == 0 {
 		fmt.Fprint(a.stderr, usage)
 		return usageError{"pika: say what to run, e.g. pika lan --demo"}

@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net"
 	"net/url"
 	"os"
@@ -156,14 +155,10 @@ func checkRoutes(routes []string) error {
 // nodes of a cluster start in any order.
 func (a *app) nats(ctx context.Context, args []string) (err error) {
 	cfg, err := parseNATS(args, a.getenv, a.stdout)
-	if errors.Is(err, errHelp) {
-		return nil
-	}
 	if err != nil {
-		return err
+		return err // errHelp included: run treats it as done
 	}
-	log := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: logLevel(cfg.LogLevel)}))
-	finish, reg, err := startObs(cfg.Obs, log)
+	log, reg, finish, err := a.startCommand(cfg.LogLevel, cfg.Obs)
 	if err != nil {
 		return err
 	}

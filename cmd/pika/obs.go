@@ -84,6 +84,15 @@ func sentryDSN(s string) bool {
 // startObs turns on this process's error reports and makes its metrics
 // registry. Call finish with the command's result before exiting: it
 // reports an error that ends the process and sends what is still queued.
+// startCommand makes a command's logger at level and starts its error
+// reports and metrics registry (startObs); call finish with the command's
+// final error.
+func (a *app) startCommand(level string, cfg obsConfig) (log *slog.Logger, reg *prometheus.Registry, finish func(error), err error) {
+	log = slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: logLevel(level)}))
+	finish, reg, err = startObs(cfg, log)
+	return log, reg, finish, err
+}
+
 func startObs(cfg obsConfig, log *slog.Logger) (finish func(error), reg *prometheus.Registry, err error) {
 	if cfg.metricsFrom == "--metrics-addr/PIKA_METRICS_ADDR" {
 		log.Warn("PIKA_METRICS_ADDR/--metrics-addr is deprecated: use PIKA_METRICS_LISTEN/--metrics-listen")

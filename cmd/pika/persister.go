@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/nats-io/nats.go/jetstream"
@@ -18,14 +17,10 @@ import (
 // exits 0. Whatever was not acknowledged is redelivered to the next run.
 func (a *app) persister(ctx context.Context, args []string) (err error) {
 	cfg, err := parsePersister(args, a.getenv, a.stdout)
-	if errors.Is(err, errHelp) {
-		return nil
-	}
 	if err != nil {
-		return err
+		return err // errHelp included: run treats it as done
 	}
-	log := slog.New(slog.NewTextHandler(a.stderr, &slog.HandlerOptions{Level: logLevel(cfg.LogLevel)}))
-	finish, reg, err := startObs(cfg.Obs, log)
+	log, reg, finish, err := a.startCommand(cfg.LogLevel, cfg.Obs)
 	if err != nil {
 		return err
 	}
