@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net"
 	"net/url"
 	"os"
@@ -137,102 +136,6 @@ func connect(t *testing.T, s *server.Server) (*nats.Conn, jetstream.JetStream) {
 
 // proxy is the DJ's internet link: it forwards each connection to the next
 // cloud node in turn, and while down it closes every open connection and
-// refuses new ones (accepts and closes them at once).
-type proxy struct {
-	l       net.Listener
-	targets []string
-	mu      sync.Mutex
-	up      bool
-	next    int
-	conns   map[net.Conn]struct{}
-	wg      sync.WaitGroup
-}
-
-func startProxy(t *testing.T, targets []string) *proxy {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &proxy{l: l, targets: targets, up: true, conns: map[net.Conn]struct{}{}}
-	p.wg.Add(1)
-	go p.accept()
-	t.Cleanup(func() {
-		l.Close()
-		p.setUp(false)
-		p.wg.Wait()
-	})
-	return p
-}
-
-func (p *proxy) addr() string { return p.l.Addr().String() }
-
-func (p *proxy) accept() {
-	defer p.wg.Done()
-	for {
-		c, err := p.l.Accept()
-		if err != nil {
-			return
-		}
-		p.mu.Lock()
-		if !p.up {
-			p.mu.Unlock()
-			c.Close()
-			continue
-		}
-		target := p.targets[p.next%len(p.targets)]
-		p.next++
-		p.conns[c] = struct{}{}
-		p.wg.Add(1)
-		p.mu.Unlock()
-		go p.pipe(c, target)
-	}
-}
-
-func (p *proxy) pipe(c net.Conn, target string) {
-	defer p.wg.Done()
-	defer p.forget(c)
-	u, err := net.DialTimeout("tcp", target, 5*time.Second)
-	if err != nil {
-		return
-	}
-	p.mu.Lock()
-	if !p.up {
-		p.mu.Unlock()
-		u.Close()
-		return
-	}
-	p.conns[u] = struct{}{}
-	p.mu.Unlock()
-	defer p.forget(u)
-	done := make(chan struct{}, 2)
-	go func() { io.Copy(u, c); done <- struct{}{} }()
-	go func() { io.Copy(c, u); done <- struct{}{} }()
-	<-done // one side ended: close both, which ends the other copy
-	c.Close()
-	u.Close()
-	<-done
-}
-
-func (p *proxy) forget(c net.Conn) {
-	c.Close()
-	p.mu.Lock()
-	delete(p.conns, c)
-	p.mu.Unlock()
-}
-
-// setUp restores (true) or cuts (false) the link.
-func (p *proxy) setUp(up bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.up = up
-	if !up {
-		for c := range p.conns {
-			c.Close()
-		}
-	}
-}
-
 // startLeaf runs the DJ's embedded server (domain = the DJ id, syncing
 // before it acknowledges, as on a laptop) linked to the cloud through remote.
 func startLeaf(t *testing.T, dj string, remote *url.URL) *server.Server {
@@ -370,8 +273,8 @@ func testStoreAndForward(t *testing.T, scheme string, outage time.Duration, addr
 	for _, n := range nodes {
 		targets = append(targets, addr(n))
 	}
-	link := startProxy(t, targets)
-	leaf := startLeaf(t, dj, &url.URL{Scheme: scheme, Host: link.addr()})
+	link := testenv.StartProxy(t, targets...)
+	leaf := startLeaf(t, dj, &url.URL{Scheme: scheme, Host: link.Addr()})
 
 	_, jsC := connect(t, nodes[0].s)
 	_, jsDJ := connect(t, leaf)
@@ -410,7 +313,7 @@ func testStoreAndForward(t *testing.T, scheme string, outage time.Duration, addr
 	t.Logf("%s: link up: %d plays in the cloud %s after publishing", scheme, before, time.Since(up).Round(time.Millisecond))
 
 	// Cut the link and wait until the DJ's server knows it.
-	link.setUp(false)
+	link.Cut()
 	testenv.Eventually(t, 30*time.Second, "leaf link down", func() bool { return leaf.NumLeafNodes() == 0 })
 	cut := time.Now()
 
@@ -449,7 +352,7 @@ func testStoreAndForward(t *testing.T, scheme string, outage time.Duration, addr
 		time.Sleep(remaining) // the outage itself: nothing to wait for
 	}
 
-	link.setUp(true)
+	link.Restore()
 	restored := time.Now()
 	testenv.Eventually(t, 30*time.Second, "leaf link back", func() bool { return leaf.NumLeafNodes() == 1 })
 	relinked := time.Since(restored)

@@ -56,8 +56,8 @@ func downlinkCatchUp(t *testing.T, outage time.Duration, viaLeader bool) {
 	for _, n := range nodes {
 		targets = append(targets, n.wsAddr)
 	}
-	link := startProxy(t, targets)
-	leaf := startLeaf(t, dj, &url.URL{Scheme: "ws", Host: link.addr()})
+	link := testenv.StartProxy(t, targets...)
+	leaf := startLeaf(t, dj, &url.URL{Scheme: "ws", Host: link.Addr()})
 	_, jsC := connect(t, nodes[0].s)
 	_, jsDJ := connect(t, leaf)
 
@@ -90,12 +90,10 @@ func downlinkCatchUp(t *testing.T, outage time.Duration, viaLeader bool) {
 		target = (target + 1) % len(nodes)
 	}
 
-	link.setUp(false)
+	link.Cut()
 	testenv.Eventually(t, 30*time.Second, "leaf link down", func() bool { return leaf.NumLeafNodes() == 0 })
 	cut := time.Now()
-	link.mu.Lock()
-	link.targets = []string{nodes[target].wsAddr}
-	link.mu.Unlock()
+	link.Retarget(nodes[target].wsAddr)
 	for i := range likes {
 		if _, err := cloud.PublishCrowdAction(ctx, jsC, dj, like(sid, bus.NewID(time.Now()), time.Now().UTC(), 1+i), nil); err != nil {
 			t.Fatal(err)
@@ -106,7 +104,7 @@ func downlinkCatchUp(t *testing.T, outage time.Duration, viaLeader bool) {
 	}
 	before := sourceState(ctx, jsDJ, dj)
 
-	link.setUp(true)
+	link.Restore()
 	restored := time.Now()
 	var relinked, first time.Duration
 	deadline := restored.Add(90 * time.Second)

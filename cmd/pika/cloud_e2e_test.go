@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pika-dj/pika/bus"
 	"github.com/pika-dj/pika/bus/cloud"
@@ -319,15 +318,7 @@ func cloudOutageCatchUp(t *testing.T, r *cloudRig) {
 	// PostgreSQL: every play once, in order, played_at the origin time.
 	want = append([]string{"Track 1", "Track 2"}, want...)
 	// The events' own times, read from the cloud's copy of the session.
-	nc, err := nats.Connect(strings.Join(r.clientURLs, ","), nats.UserInfo("gateway", e2eGatewayPassword))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := r.gatewayJS(t)
 	byID := map[string]time.Time{}
 	for _, e := range readEvents(t, ctx, js, cloud.StreamName(r.dj), 10000) {
 		if e.Type == bus.TypeTrackPlayed {

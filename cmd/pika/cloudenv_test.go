@@ -193,21 +193,29 @@ func startCloudRig(t *testing.T, bin string) *cloudRig {
 	return r
 }
 
+// gatewayJS is JetStream on the cloud as the gateway user, closed when the
+// test ends: for reading what the cloud stored.
+func (r *cloudRig) gatewayJS(t *testing.T) jetstream.JetStream {
+	t.Helper()
+	nc, err := nats.Connect(strings.Join(r.clientURLs, ","), nats.UserInfo("gateway", e2eGatewayPassword))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return js
+}
+
 // crowdActionIDs counts each action id stored in the DJ's cloud crowd
 // stream (a message may hold a batch of actions).
 func (r *cloudRig) crowdActionIDs(t *testing.T) map[string]int {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	nc, err := nats.Connect(strings.Join(r.clientURLs, ","), nats.UserInfo("gateway", e2eGatewayPassword))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer nc.Close()
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	js := r.gatewayJS(t)
 	c, err := js.OrderedConsumer(ctx, cloud.CrowdStreamName(r.dj), jetstream.OrderedConsumerConfig{})
 	if err != nil {
 		t.Fatal(err)

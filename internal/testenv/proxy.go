@@ -46,6 +46,15 @@ func StartProxy(tb testing.TB, targets ...string) *Proxy {
 	return p
 }
 
+// Retarget sends new connections to targets from now on (connections
+// already open stay where they are): e.g. a link that comes back through
+// another node.
+func (p *Proxy) Retarget(targets ...string) {
+	p.mu.Lock()
+	p.targets, p.next = targets, 0
+	p.mu.Unlock()
+}
+
 // Addr is the host:port clients dial instead of a target.
 func (p *Proxy) Addr() string { return p.l.Addr().String() }
 
