@@ -305,3 +305,51 @@ func retry(ctx context.Context, fn func(context.Context) error) error {
 		backoff = min(2*backoff, 2*time.Second)
 	}
 }
+
+// DownlinkStale is how long the DJ's CROWD_<dj> may go without hearing from
+// the cloud's DJ_DOWN consumer, while the leaf link is up, before
+// RestartStalledDownlink restarts its sourcing. The consumer sends an idle
+// heartbeat every second.
+const DownlinkStale = 15 * time.Second
+
+// RestartStalledDownlink restarts the sourcing of the DJ's CROWD_<dj> when
+// it has heard nothing from the cloud for stale (call it only while the
+// leaf link is up, and not in the first stale after it came up).
+//
+// Why: nats-server retries a durable source whose consumer reset failed
+// with an API error (as during a rolling restart of the cloud's nodes,
+// when DJ_DOWN's leader moves) after 10 s × failures, up to 2 minutes, and
+// without the probe that ends the wait when heartbeats return (seen in
+// TestRollingDeploy: the DJ's tally behind the cloud's likes for over 45 s).
+// Removing the source and adding it back starts it afresh. Nothing is lost
+// or doubled: it resumes from DJ_DOWN's ack floor, redeliveries carry their
+// message ids (the stream's duplicate window) and the owner folds an action
+// once by its id.
+func RestartStalledDownlink(ctx context.Context, jsDJ jetstream.JetStream, dj, cloudDomain string, stale time.Duration) (restarted bool, err error) {
+	if err := checkNames(dj, cloudDomain); err != nil {
+		return false, err
+	}
+	st, err := jsDJ.Stream(ctx, DJCrowdStreamName(dj))
+	if err != nil {
+		return false, fmt.Errorf("cloud: open %s: %w", DJCrowdStreamName(dj), err)
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		return false, fmt.Errorf("cloud: read %s: %w", DJCrowdStreamName(dj), err)
+	}
+	if len(info.Sources) == 0 {
+		return false, nil
+	}
+	if a := info.Sources[0].Active; a >= 0 && a < stale {
+		return false, nil
+	}
+	cfg := info.Config
+	cfg.Sources = nil
+	if _, err := jsDJ.UpdateStream(ctx, cfg); err != nil {
+		return false, fmt.Errorf("cloud: stop sourcing %s: %w", cfg.Name, err)
+	}
+	if err := EnsureDJDownlink(ctx, jsDJ, dj, cloudDomain); err != nil {
+		return false, err
+	}
+	return true, nil
+}

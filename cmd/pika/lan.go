@@ -315,14 +315,31 @@ func cloudName(u *url.URL) string { return u.Scheme + "://" + u.Host + u.Path }
 func (a *app) linkCloud(ctx context.Context, srv *natsserver.Server, js jetstream.JetStream, dj string, linked bool, changed func(up bool), log *slog.Logger) {
 	const maxBackoff = time.Minute
 	backoff, next, ready := time.Second, time.Time{}, false
+	linkedAt, checked := time.Now(), time.Time{}
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
 		if up := srv.LeafLinked(); up != linked {
 			linked = up
+			linkedAt = time.Now()
 			fmt.Fprintf(a.stdout, "  cloud link: %s\n", linkState(up))
 			log.Info("cloud link", "up", up)
 			changed(up)
+		}
+		// With the link up for a while, a downlink that hears nothing
+		// from the cloud is stuck in nats-server's retry wait: restart it.
+		if linked && ready && time.Since(linkedAt) > cloud.DownlinkStale && time.Since(checked) >= 5*time.Second {
+			checked = time.Now()
+			actx, cancel := context.WithTimeout(ctx, 10*time.Second)
+			restarted, err := cloud.RestartStalledDownlink(actx, js, dj, cloud.Domain, cloud.DownlinkStale)
+			cancel()
+			switch {
+			case err != nil && ctx.Err() == nil:
+				log.Warn("cloud downlink check failed", "err", err)
+			case restarted:
+				log.Warn("cloud dancers' actions had not arrived for a while with the link up; restarted their sourcing")
+				checked = time.Now().Add(cloud.DownlinkStale) // give the new source time to hear from the cloud
+			}
 		}
 		if linked && !ready && !time.Now().Before(next) {
 			actx, cancel := context.WithTimeout(ctx, 30*time.Second)
