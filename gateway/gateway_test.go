@@ -28,16 +28,18 @@ type env struct {
 	seq map[string]uint64
 }
 
-func newEnv(t *testing.T, tweak func(*Config)) *env {
+// newEnv serves a gateway on a fresh bus; before, if given, runs before it
+// serves (routes may only be added then).
+func newEnv(t *testing.T, tweak func(*Config), before ...func(*Gateway)) *env {
 	t.Helper()
 	b := testenv.NATS(t)
-	gw, url := startGateway(t, b, tweak)
+	gw, url := startGateway(t, b, tweak, before...)
 	return &env{t: t, bus: b, gw: gw, url: url, seq: map[string]uint64{}}
 }
 
 // startGateway serves a gateway over b on a real listener until the test
 // ends.
-func startGateway(t *testing.T, b *testenv.Bus, tweak func(*Config)) (*Gateway, string) {
+func startGateway(t *testing.T, b *testenv.Bus, tweak func(*Config), before ...func(*Gateway)) (*Gateway, string) {
 	t.Helper()
 	cfg := Config{JS: b.JS, Conn: b.Conn, KV: b.KV, Stream: bus.StreamName(b.DJ), ActionsStream: bus.ActionsStreamName(b.DJ)}
 	if tweak != nil {
@@ -46,6 +48,9 @@ func startGateway(t *testing.T, b *testenv.Bus, tweak func(*Config)) (*Gateway, 
 	gw, err := New(cfg)
 	if err != nil {
 		t.Fatal(err)
+	}
+	for _, f := range before {
+		f(gw)
 	}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

@@ -90,10 +90,12 @@ func TestPanicReachesSentryScrubbed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := newEnv(t, func(c *Config) { c.Sentry = hub })
-	// A handler that panics with everything it was given in the message.
-	e.gw.App().Get("/test-panic/:client", func(c *fiber.Ctx) error {
-		panic("boom for " + c.Params("client") + " from " + c.Get("X-Forwarded-For") + " with " + c.Get("Authorization") + " k=" + c.Query("k"))
+	// A handler that panics with everything it was given in the message,
+	// added before the gateway serves (fiber's routes are not safe to add later).
+	e := newEnv(t, func(c *Config) { c.Sentry = hub }, func(gw *Gateway) {
+		gw.App().Get("/test-panic/:client", func(c *fiber.Ctx) error {
+			panic("boom for " + c.Params("client") + " from " + c.Get("X-Forwarded-For") + " with " + c.Get("Authorization") + " k=" + c.Query("k"))
+		})
 	})
 	req, _ := http.NewRequest("GET", e.url+"/test-panic/"+leakClient+"?clientId="+leakClient+"&k="+leakSecret, nil)
 	req.Header.Set("X-Forwarded-For", leakIP)
