@@ -325,16 +325,36 @@ func TestNATSClusterKill9(t *testing.T) {
 
 	// Make the restarted node the stream's leader and read again: what it
 	// serves is what its own replica holds.
-	testenv.Eventually(t, 60*time.Second, victim.name+" leads the stream", func() bool {
+	// Ask for a step-down only while another node leads, and only once a
+	// leader is known again: a step-down sent while the election of the
+	// previous one settles moves the leadership away again.
+	leader := func() string {
+		ictx, icancel := context.WithTimeout(ctx, 2*time.Second)
+		defer icancel()
+		info, err := stream.Info(ictx)
+		if err != nil || info.Cluster == nil {
+			return ""
+		}
+		return info.Cluster.Leader
+	}
+	testenv.Eventually(t, 90*time.Second, victim.name+" leads the stream", func() bool {
+		switch l := leader(); l {
+		case victim.name:
+			return true
+		case "":
+			time.Sleep(250 * time.Millisecond) // an election in progress
+			return false
+		}
 		req, _ := json.Marshal(server.JSApiLeaderStepdownRequest{Placement: &server.Placement{Preferred: victim.name}})
 		if _, err := nc.Request("$JS.API.STREAM.LEADER.STEPDOWN."+streamName, req, 2*time.Second); err != nil {
 			return false
 		}
-		time.Sleep(500 * time.Millisecond) // let the election settle before asking again
-		ictx, icancel := context.WithTimeout(ctx, 2*time.Second)
-		defer icancel()
-		info, err := stream.Info(ictx)
-		return err == nil && info.Cluster.Leader == victim.name
+		for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+			if l := leader(); l != "" {
+				return l == victim.name
+			}
+		}
+		return false
 	})
 	check("read from the restarted node as leader")
 	t.Logf("whole test %s", time.Since(start).Round(time.Millisecond))
