@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/nats-io/nats-server/v2/server"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pika-dj/pika/bus"
@@ -51,35 +52,7 @@ func downlinkCatchUp(t *testing.T, outage time.Duration, viaLeader bool) {
 	defer cancel()
 	dj := bus.NewDJID()
 
-	nodes := startCloud(t)
-	var targets []string
-	for _, n := range nodes {
-		targets = append(targets, n.wsAddr)
-	}
-	link := testenv.StartProxy(t, targets...)
-	leaf := startLeaf(t, dj, &url.URL{Scheme: "ws", Host: link.Addr()})
-	_, jsC := connect(t, nodes[0].s)
-	_, jsDJ := connect(t, leaf)
-
-	if _, _, err := bus.EnsureDJ(ctx, jsDJ, dj); err != nil {
-		t.Fatal(err)
-	}
-	if err := cloud.EnsureDJDownlink(ctx, jsDJ, dj, cloud.Domain); err != nil {
-		t.Fatal(err)
-	}
-	if err := cloud.EnsureCloudDJ(ctx, jsC, dj, dj); err != nil {
-		t.Fatal(err)
-	}
-	testenv.Eventually(t, 30*time.Second, "leaf link up", func() bool { return leaf.NumLeafNodes() == 1 })
-
-	// Steady state first: one like crosses with the link up.
-	sid := bus.NewID(time.Now())
-	if _, err := cloud.PublishCrowdAction(ctx, jsC, dj, like(sid, bus.NewID(time.Now()), time.Now().UTC(), 0), nil); err != nil {
-		t.Fatal(err)
-	}
-	testenv.Eventually(t, 60*time.Second, "the first like on the DJ side", func() bool {
-		return streamMsgs(t, jsDJ, cloud.DJCrowdStreamName(dj)) == 1
-	})
+	nodes, link, leaf, jsC, jsDJ, sid := startDownlink(ctx, t, dj)
 
 	leader := consumerLeader(ctx, t, jsC, dj)
 	target := slices.IndexFunc(nodes, func(n cloudNode) bool { return n.s.Name() == leader })
@@ -171,4 +144,40 @@ func sourceState(ctx context.Context, js jetstream.JetStream, dj string) string 
 		e = " error " + s.Error.Description
 	}
 	return "active " + s.Active.Round(time.Millisecond).String() + " ago, lag " + strconv.FormatUint(s.Lag, 10) + e
+}
+
+// startDownlink runs a cloud, a DJ leaf linked to it over WebSocket through
+// a proxy to every node, the DJ's streams and CROWD_<dj>, then the cloud's
+// streams of the DJ (in that order, as a laptop that links for the first
+// time), and returns once one cloud like has crossed to the DJ side, with
+// the session it belongs to.
+func startDownlink(ctx context.Context, t *testing.T, dj string) ([]cloudNode, *testenv.Proxy, *server.Server, jetstream.JetStream, jetstream.JetStream, string) {
+	t.Helper()
+	nodes := startCloud(t)
+	var targets []string
+	for _, n := range nodes {
+		targets = append(targets, n.wsAddr)
+	}
+	link := testenv.StartProxy(t, targets...)
+	leaf := startLeaf(t, dj, &url.URL{Scheme: "ws", Host: link.Addr()})
+	_, jsC := connect(t, nodes[0].s)
+	_, jsDJ := connect(t, leaf)
+	if _, _, err := bus.EnsureDJ(ctx, jsDJ, dj); err != nil {
+		t.Fatal(err)
+	}
+	if err := cloud.EnsureDJDownlink(ctx, jsDJ, dj, cloud.Domain); err != nil {
+		t.Fatal(err)
+	}
+	if err := cloud.EnsureCloudDJ(ctx, jsC, dj, dj); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 30*time.Second, "leaf link up", func() bool { return leaf.NumLeafNodes() == 1 })
+	sid := bus.NewID(time.Now())
+	if _, err := cloud.PublishCrowdAction(ctx, jsC, dj, like(sid, bus.NewID(time.Now()), time.Now().UTC(), 0), nil); err != nil {
+		t.Fatal(err)
+	}
+	testenv.Eventually(t, 60*time.Second, "the first like on the DJ side", func() bool {
+		return streamMsgs(t, jsDJ, cloud.DJCrowdStreamName(dj)) == 1
+	})
+	return nodes, link, leaf, jsC, jsDJ, sid
 }

@@ -2,7 +2,6 @@ package cloud_test
 
 import (
 	"context"
-	"net/url"
 	"testing"
 	"time"
 
@@ -19,28 +18,7 @@ func TestRestartStalledDownlink(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	dj := bus.NewDJID()
-	nodes := startCloud(t)
-	link := testenv.StartProxy(t, nodes[0].wsAddr)
-	leaf := startLeaf(t, dj, &url.URL{Scheme: "ws", Host: link.Addr()})
-	_, jsC := connect(t, nodes[0].s)
-	_, jsDJ := connect(t, leaf)
-	if _, _, err := bus.EnsureDJ(ctx, jsDJ, dj); err != nil {
-		t.Fatal(err)
-	}
-	if err := cloud.EnsureCloudDJ(ctx, jsC, dj, dj); err != nil {
-		t.Fatal(err)
-	}
-	if err := cloud.EnsureDJDownlink(ctx, jsDJ, dj, cloud.Domain); err != nil {
-		t.Fatal(err)
-	}
-	testenv.Eventually(t, 30*time.Second, "leaf link up", func() bool { return leaf.NumLeafNodes() == 1 })
-	sid := bus.NewID(time.Now())
-	if _, err := cloud.PublishCrowdAction(ctx, jsC, dj, like(sid, bus.NewID(time.Now()), time.Now().UTC(), 0), nil); err != nil {
-		t.Fatal(err)
-	}
-	testenv.Eventually(t, 60*time.Second, "the first like on the DJ side", func() bool {
-		return streamMsgs(t, jsDJ, cloud.DJCrowdStreamName(dj)) == 1
-	})
+	_, link, leaf, jsC, jsDJ, sid := startDownlink(ctx, t, dj)
 	if restarted, err := cloud.RestartStalledDownlink(ctx, jsDJ, dj, cloud.Domain, 5*time.Second); err != nil || restarted {
 		t.Fatalf("a healthy downlink: restarted=%v err=%v, want left alone", restarted, err)
 	}
