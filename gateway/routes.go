@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"net/http"
 	"sort"
@@ -122,13 +123,23 @@ func (g *Gateway) errorHandler(c *fiber.Ctx, err error) error {
 	return c.Status(code).JSON(RESTError{Code: "bad_request", Reason: err.Error()})
 }
 
+// Ready reports whether the gateway can serve: JetStream answers. It is
+// what /healthz checks (besides draining), and what a process's own
+// metrics port reports as readiness.
+func (g *Gateway) Ready(ctx context.Context) error {
+	if _, err := g.cfg.JS.AccountInfo(ctx); err != nil {
+		return fmt.Errorf("JetStream does not answer: %w", err)
+	}
+	return nil
+}
+
 func (g *Gateway) health(c *fiber.Ctx) error {
 	if g.draining.Load() || g.closing.Load() {
 		return c.Status(fiber.StatusServiceUnavailable).JSON(Health{Status: "draining", Sockets: g.Sockets()})
 	}
 	ctx, cancel := context.WithTimeout(c.UserContext(), 2*time.Second)
 	defer cancel()
-	if _, err := g.cfg.JS.AccountInfo(ctx); err != nil {
+	if err := g.Ready(ctx); err != nil {
 		g.log.Warn("health: bus unreachable", "err", err)
 		return c.Status(fiber.StatusServiceUnavailable).JSON(Health{Status: "bus unavailable", Sockets: g.Sockets()})
 	}

@@ -72,15 +72,7 @@ func (a *app) gateway(ctx context.Context, args []string) (err error) {
 	log.Info("serving dancers", "addr", ln.Addr().String(), "id", cfg.ID, "history", cfg.DatabaseURL != "")
 
 	g, gctx := errgroup.WithContext(ctx)
-	// Ready once JetStream answers: the same test as the dancers' /healthz
-	// before it drains.
-	ready := func(ctx context.Context) error {
-		if _, err := js.AccountInfo(ctx); err != nil {
-			return fmt.Errorf("JetStream does not answer: %w", err)
-		}
-		return nil
-	}
-	if err := serveMetrics(gctx, g, cfg.Obs, reg, ready, log); err != nil {
+	if err := serveMetrics(gctx, g, cfg.Obs, reg, gw.Ready, log); err != nil {
 		ln.Close()
 		_ = gw.Shutdown(context.Background())
 		return err

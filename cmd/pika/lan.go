@@ -208,13 +208,7 @@ func (a *app) lan(ctx context.Context, args []string) (err error) {
 	defer func() { _ = sub.Unsubscribe() }()
 
 	g, gctx := errgroup.WithContext(ctx)
-	ready := func(ctx context.Context) error {
-		if _, err := js.AccountInfo(ctx); err != nil {
-			return fmt.Errorf("JetStream does not answer: %w", err)
-		}
-		return nil
-	}
-	if err := serveMetrics(gctx, g, cfg.Obs, reg, ready, log); err != nil {
+	if err := serveMetrics(gctx, g, cfg.Obs, reg, gw.Ready, log); err != nil {
 		_ = gw.Shutdown(context.Background())
 		ln.Close()
 		return err
