@@ -38,15 +38,7 @@ func newCloudEnv(t *testing.T) *cloudEnv {
 	t.Helper()
 	e := &cloudEnv{t: t, seq: map[string]uint64{}, phone: &env{t: t}}
 	for _, s := range testenv.Cloud(t, nil) {
-		nc, err := nats.Connect(s.ClientURL(), nats.MaxReconnects(-1))
-		if err != nil {
-			t.Fatal(err)
-		}
-		t.Cleanup(nc.Close)
-		js, err := jetstream.New(nc)
-		if err != nil {
-			t.Fatal(err)
-		}
+		nc, js := testenv.Client(t, s.ClientURL())
 		e.nodes = append(e.nodes, &natsConn{nc: nc, js: js})
 	}
 	return e

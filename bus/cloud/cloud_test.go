@@ -14,7 +14,6 @@ import (
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
-	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
 
 	"github.com/pika-dj/pika/bus"
@@ -120,20 +119,6 @@ func startCloud(t *testing.T) []cloudNode {
 	return nodes
 }
 
-func connect(t *testing.T, s *server.Server) (*nats.Conn, jetstream.JetStream) {
-	t.Helper()
-	nc, err := nats.Connect(s.ClientURL(), nats.MaxReconnects(-1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return nc, js
-}
-
 // proxy is the DJ's internet link: it forwards each connection to the next
 // cloud node in turn, and while down it closes every open connection and
 // startLeaf runs the DJ's embedded server (domain = the DJ id, syncing
@@ -218,21 +203,6 @@ func readAllOnce(ctx context.Context, js jetstream.JetStream, stream string) ([]
 	return out, nil
 }
 
-func streamMsgs(t *testing.T, js jetstream.JetStream, stream string) uint64 {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	st, err := js.Stream(ctx, stream)
-	if err != nil {
-		return 0
-	}
-	info, err := st.Info(ctx)
-	if err != nil {
-		return 0
-	}
-	return info.State.Msgs
-}
-
 // outageEnv sets the websocket test's outage, e.g. PIKA_CLOUD_OUTAGE=60s for
 // the 60 s catch-up figure; default 5 s keeps the test quick.
 const outageEnv = "PIKA_CLOUD_OUTAGE"
@@ -276,8 +246,8 @@ func testStoreAndForward(t *testing.T, scheme string, outage time.Duration, addr
 	link := testenv.StartProxy(t, targets...)
 	leaf := startLeaf(t, dj, &url.URL{Scheme: scheme, Host: link.Addr()})
 
-	_, jsC := connect(t, nodes[0].s)
-	_, jsDJ := connect(t, leaf)
+	_, jsC := testenv.Client(t, nodes[0].s.ClientURL())
+	_, jsDJ := testenv.Client(t, leaf.ClientURL())
 
 	// The DJ side works with or without the cloud: its streams, its uplink
 	// consumers, its downlink stream.
@@ -308,7 +278,7 @@ func testStoreAndForward(t *testing.T, scheme string, outage time.Duration, addr
 	}
 	up := time.Now()
 	testenv.Eventually(t, 60*time.Second, "the first plays in the cloud", func() bool {
-		return streamMsgs(t, jsC, cloud.StreamName(dj)) == before
+		return testenv.StreamMsgs(context.Background(), jsC, cloud.StreamName(dj)) == before
 	})
 	t.Logf("%s: link up: %d plays in the cloud %s after publishing", scheme, before, time.Since(up).Round(time.Millisecond))
 
@@ -345,7 +315,7 @@ func testStoreAndForward(t *testing.T, scheme string, outage time.Duration, addr
 	if dup, err := cloud.PublishCrowdAction(ctx, jsC, dj, crowd[0], nil); err != nil || !dup {
 		t.Fatalf("republish in the cloud: duplicate=%v err=%v", dup, err)
 	}
-	if n := streamMsgs(t, jsC, cloud.StreamName(dj)); n != before {
+	if n := testenv.StreamMsgs(context.Background(), jsC, cloud.StreamName(dj)); n != before {
 		t.Fatalf("the cloud has %d plays while the link is down, want %d", n, before)
 	}
 	if remaining := outage - time.Since(cut); remaining > 0 {
@@ -357,14 +327,14 @@ func testStoreAndForward(t *testing.T, scheme string, outage time.Duration, addr
 	testenv.Eventually(t, 30*time.Second, "leaf link back", func() bool { return leaf.NumLeafNodes() == 1 })
 	relinked := time.Since(restored)
 	testenv.Eventually(t, 60*time.Second, "every play in the cloud", func() bool {
-		return streamMsgs(t, jsC, cloud.StreamName(dj)) >= before+offline
+		return testenv.StreamMsgs(context.Background(), jsC, cloud.StreamName(dj)) >= before+offline
 	})
 	playsIn := time.Since(restored)
 	testenv.Eventually(t, 60*time.Second, "every LAN action in the cloud", func() bool {
-		return streamMsgs(t, jsC, cloud.ActionsStreamName(dj)) >= lanActs
+		return testenv.StreamMsgs(context.Background(), jsC, cloud.ActionsStreamName(dj)) >= lanActs
 	})
 	testenv.Eventually(t, 60*time.Second, "every cloud action on the DJ side", func() bool {
-		return streamMsgs(t, jsDJ, cloud.DJCrowdStreamName(dj)) >= cloudAct
+		return testenv.StreamMsgs(context.Background(), jsDJ, cloud.DJCrowdStreamName(dj)) >= cloudAct
 	})
 	t.Logf("%s: outage %s; link back %s after restore; %d plays in the cloud %s after restore; all actions both ways %s after restore",
 		scheme, restored.Sub(cut).Round(time.Millisecond), relinked.Round(time.Millisecond), offline,

@@ -85,7 +85,7 @@ func downlinkCatchUp(t *testing.T, outage time.Duration, viaLeader bool) {
 		if relinked == 0 && leaf.NumLeafNodes() == 1 {
 			relinked = time.Since(restored)
 		}
-		n := streamMsgs(t, jsDJ, cloud.DJCrowdStreamName(dj))
+		n := testenv.StreamMsgs(context.Background(), jsDJ, cloud.DJCrowdStreamName(dj))
 		if first == 0 && n > 1 {
 			first = time.Since(restored)
 		}
@@ -160,8 +160,8 @@ func startDownlink(ctx context.Context, t *testing.T, dj string) ([]cloudNode, *
 	}
 	link := testenv.StartProxy(t, targets...)
 	leaf := startLeaf(t, dj, &url.URL{Scheme: "ws", Host: link.Addr()})
-	_, jsC := connect(t, nodes[0].s)
-	_, jsDJ := connect(t, leaf)
+	_, jsC := testenv.Client(t, nodes[0].s.ClientURL())
+	_, jsDJ := testenv.Client(t, leaf.ClientURL())
 	if _, _, err := bus.EnsureDJ(ctx, jsDJ, dj); err != nil {
 		t.Fatal(err)
 	}
@@ -177,7 +177,7 @@ func startDownlink(ctx context.Context, t *testing.T, dj string) ([]cloudNode, *
 		t.Fatal(err)
 	}
 	testenv.Eventually(t, 60*time.Second, "the first like on the DJ side", func() bool {
-		return streamMsgs(t, jsDJ, cloud.DJCrowdStreamName(dj)) == 1
+		return testenv.StreamMsgs(context.Background(), jsDJ, cloud.DJCrowdStreamName(dj)) == 1
 	})
 	return nodes, link, leaf, jsC, jsDJ, sid
 }

@@ -43,11 +43,11 @@ func TestRestartStalledDownlink(t *testing.T) {
 	link.Restore()
 	restoredAt := time.Now()
 	testenv.Eventually(t, 60*time.Second, "every like on the DJ side after the restart", func() bool {
-		return streamMsgs(t, jsDJ, cloud.DJCrowdStreamName(dj)) >= 1+likes
+		return testenv.StreamMsgs(context.Background(), jsDJ, cloud.DJCrowdStreamName(dj)) >= 1+likes
 	})
 	t.Logf("restarted=%v; all %d likes on the DJ side %s after the link returned", restarted, likes, time.Since(restoredAt).Round(time.Millisecond))
 	time.Sleep(2 * time.Second) // a redelivery would land by now
-	if n := streamMsgs(t, jsDJ, cloud.DJCrowdStreamName(dj)); n != 1+likes {
+	if n := testenv.StreamMsgs(context.Background(), jsDJ, cloud.DJCrowdStreamName(dj)); n != 1+likes {
 		t.Fatalf("the DJ side holds %d likes, want %d: a restart must not double any", n, 1+likes)
 	}
 }

@@ -132,20 +132,6 @@ func startLeaf(t *testing.T, dj, token string, cloudWS string) *server.Server {
 	return s
 }
 
-func streamMsgs(ctx context.Context, js jetstream.JetStream, name string) uint64 {
-	cctx, cancel := context.WithTimeout(ctx, 3*time.Second)
-	defer cancel()
-	st, err := js.Stream(cctx, name)
-	if err != nil {
-		return 0
-	}
-	info, err := st.Info(cctx)
-	if err != nil {
-		return 0
-	}
-	return info.State.Msgs
-}
-
 // receivesOnly subscribes (as a trusted user) to subject, lets publish run,
 // then sends a marker itself: the marker must be the only message seen.
 func receivesOnly(t *testing.T, watcher *nats.Conn, subject string, publish func()) {
@@ -283,7 +269,7 @@ func TestDJsAndServices(t *testing.T) {
 	step("leaf A set up, play published")
 	// The gateway reads the cloud streams (here: the play sourced up).
 	testenv.Eventually(t, 30*time.Second, "DJ A's play in CLOUD_DJ_A, as the gateway reads it", func() bool {
-		return streamMsgs(ctx, jsGW, cloud.StreamName(djA)) == 1
+		return testenv.StreamMsgs(ctx, jsGW, cloud.StreamName(djA)) == 1
 	})
 	st, err := jsGW.Stream(ctx, cloud.StreamName(djA))
 	if err != nil {
@@ -303,7 +289,7 @@ func TestDJsAndServices(t *testing.T) {
 		t.Fatalf("gateway: store a dancer action: %v", err)
 	}
 	testenv.Eventually(t, 30*time.Second, "the cloud like in DJ A's CROWD_ stream", func() bool {
-		return streamMsgs(ctx, jsLeafA, cloud.DJCrowdStreamName(djA)) == 1
+		return testenv.StreamMsgs(ctx, jsLeafA, cloud.DJCrowdStreamName(djA)) == 1
 	})
 	step("like in CROWD_A")
 	// The persister: a durable consumer and acks.
@@ -414,7 +400,7 @@ func TestDJsAndServices(t *testing.T) {
 		}
 		ccancel()
 	}
-	if n := streamMsgs(ctx, jsAdmin, cloud.StreamName(djB)); n != 0 {
+	if n := testenv.StreamMsgs(ctx, jsAdmin, cloud.StreamName(djB)); n != 0 {
 		t.Errorf("CLOUD_DJ_B has %d messages", n)
 	}
 	if _, err := jsAdmin.Stream(ctx, cloud.StreamName(djB)); err != nil {

@@ -10,6 +10,8 @@ import (
 
 	"github.com/nats-io/nats.go"
 	"github.com/nats-io/nats.go/jetstream"
+
+	"github.com/pika-dj/pika/internal/testenv"
 )
 
 // BenchmarkClusterPublish measures what the cloud's sync choice costs: an
@@ -36,7 +38,7 @@ func BenchmarkClusterPublish(b *testing.B) {
 
 func benchCluster(b *testing.B, noSync bool, publishers int) {
 	nodes := startCluster(b, noSync)
-	_, js := clientOf(b, nodes[0])
+	_, js := testenv.Client(b, nodes[0].ClientURL())
 	createR3(b, js, "BENCH", "bench.>")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()

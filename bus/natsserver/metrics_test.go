@@ -112,7 +112,7 @@ func TestCollectorCluster(t *testing.T) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	nc, js := clientOf(t, nodes[0])
+	nc, js := testenv.Client(t, nodes[0].ClientURL())
 	defer nc.Close()
 	createR3(t, js, "R3", "r3.>")
 	st, err := js.Stream(ctx, "R3")

@@ -103,27 +103,13 @@ func createR3(t testing.TB, js jetstream.JetStream, name string, subjects ...str
 	}
 }
 
-func clientOf(t testing.TB, s *natsserver.Server) (*nats.Conn, jetstream.JetStream) {
-	t.Helper()
-	nc, err := nats.Connect(s.ClientURL(), nats.MaxReconnects(-1))
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(nc.Close)
-	js, err := jetstream.New(nc)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return nc, js
-}
-
 // TestClusterAcceptsLeafOverWebsocket: a DJ's server links to a cloud node
 // through its WebSocket listener (ws://…, the path /leafnode added by the
 // leaf), and a client on the DJ's side reaches the cloud's JetStream
 // through the domain; the node's /healthz answers 200.
 func TestClusterAcceptsLeafOverWebsocket(t *testing.T) {
 	nodes := startCluster(t, false)
-	_, js := clientOf(t, nodes[0])
+	_, js := testenv.Client(t, nodes[0].ClientURL())
 	createR3(t, js, "CLOUD_T", "pika.dj.t.>")
 
 	wsURL, err := url.Parse(nodes[1].WebsocketURL())

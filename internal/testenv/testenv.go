@@ -90,3 +90,35 @@ func NATSAt(t testing.TB, dir, dj string) *Bus {
 	}
 	return &Bus{DJ: dj, Server: srv, Conn: nc, JS: js, Stream: st, KV: kv}
 }
+
+// Client connects to a NATS server's client URL (reconnecting for ever,
+// as the services do) and opens its JetStream; closed when the test ends.
+func Client(t testing.TB, url string, opts ...nats.Option) (*nats.Conn, jetstream.JetStream) {
+	t.Helper()
+	nc, err := nats.Connect(url, append([]nats.Option{nats.MaxReconnects(-1)}, opts...)...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(nc.Close)
+	js, err := jetstream.New(nc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nc, js
+}
+
+// StreamMsgs is how many messages stream holds, 0 when it cannot be read
+// (yet): for waiting until a stream has caught up.
+func StreamMsgs(ctx context.Context, js jetstream.JetStream, stream string) uint64 {
+	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	st, err := js.Stream(ctx, stream)
+	if err != nil {
+		return 0
+	}
+	info, err := st.Info(ctx)
+	if err != nil {
+		return 0
+	}
+	return info.State.Msgs
+}
